@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` (main job) and `make test` (whole suite).
+# Both create .venv on a fresh machine. torch is pinned to 2.13.0 here: on the project's
+# machines that version installs a CPU build from local disk (see README for CUDA).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+.PHONY: venv demo test bench
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/synaptica run cuba --out runs/cuba
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/cuba.py
