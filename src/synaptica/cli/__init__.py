@@ -1,0 +1,1 @@
+"""Command-line interface: ``synaptica list`` and ``synaptica run`` (see :mod:`.main`)."""

@@ -1,0 +1,125 @@
+"""Monitors: what a run records.
+
+* :class:`SpikeMonitor` stores spikes as events (step, neuron, batch entry): memory
+  grows with the number of spikes, never with n x steps.
+* :class:`StateMonitor` samples one state variable of chosen neurons every ``every`` steps.
+* :class:`RateMonitor` counts the spikes of a group in every step (population rate).
+
+All record after the step's update and spike delivery (see :class:`Network`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class SpikeMonitor:
+    def __init__(self, group, name: str) -> None:
+        self.group, self.name = group, name
+        self.steps = np.zeros(0, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int32)
+        self.batch = np.zeros(0, dtype=np.int32)
+        self.count = 0
+        self.dt = None
+
+    def reserve(self, capacity: int) -> None:
+        """Grow the event buffers (geometrically) to hold at least ``capacity`` events."""
+        if capacity <= self.steps.size:
+            return
+        size = max(capacity, 2 * self.steps.size, 1 << 14)
+        for attr in ("steps", "ids", "batch"):
+            old = getattr(self, attr)
+            new = np.zeros(size, dtype=old.dtype)
+            new[: self.count] = old[: self.count]
+            setattr(self, attr, new)
+
+    def record(self, steps: np.ndarray, ids: np.ndarray, batch: np.ndarray) -> None:
+        self.reserve(self.count + steps.size)
+        end = self.count + steps.size
+        self.steps[self.count:end], self.ids[self.count:end], self.batch[self.count:end] = steps, ids, batch
+        self.count = end
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        return self.steps[: self.count] * self.dt
+
+    @property
+    def neuron_ids(self) -> np.ndarray:
+        return self.ids[: self.count]
+
+    @property
+    def batch_ids(self) -> np.ndarray:
+        return self.batch[: self.count]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"steps": self.steps[: self.count], "ids": self.ids[: self.count], "batch": self.batch[: self.count]}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.count = 0
+        self.record(arrays["steps"], arrays["ids"], arrays["batch"])
+
+
+class StateMonitor:
+    def __init__(self, population, variable: str, every: int, neurons, name: str) -> None:
+        if variable not in population.model.state:
+            raise ValueError(f"StateMonitor: '{population.name}' has no state variable '{variable}'; "
+                             f"variables: {list(population.model.state)}")
+        if every < 1:
+            raise ValueError(f"StateMonitor: every must be >= 1 step, got {every}")
+        idx = np.arange(population.n) if neurons is None else np.asarray(neurons, dtype=np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= population.n):
+            raise ValueError(f"StateMonitor: neuron indices out of range [0, {population.n})")
+        self.group, self.variable, self.every, self.neurons, self.name = population, variable, every, idx, name
+        self.chunks: list[np.ndarray] = []
+        self.step_chunks: list[np.ndarray] = []
+        self.dt = None
+
+    def record(self, steps: np.ndarray, values: np.ndarray) -> None:
+        self.step_chunks.append(steps)
+        self.chunks.append(values)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.concatenate(self.step_chunks) if self.step_chunks else np.zeros(0, dtype=np.int64)
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        return self.steps * self.dt
+
+    @property
+    def values(self) -> np.ndarray:
+        """(samples, batch, neurons)."""
+        if not self.chunks:
+            return np.zeros((0, 0, self.neurons.size))
+        return np.concatenate(self.chunks)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"steps": self.steps, "values": self.values}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.step_chunks, self.chunks = [arrays["steps"]], [arrays["values"]]
+
+
+class RateMonitor:
+    def __init__(self, group, name: str) -> None:
+        self.group, self.name = group, name
+        self.chunks: list[np.ndarray] = []
+        self.dt = None
+
+    def record(self, counts: np.ndarray) -> None:
+        self.chunks.append(counts)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(steps, batch) spike counts of the group."""
+        return np.concatenate(self.chunks) if self.chunks else np.zeros((0, 0), dtype=np.int64)
+
+    @property
+    def rate_hz(self) -> np.ndarray:
+        """(steps, batch) population rate in Hz."""
+        return self.counts / (self.group.n * self.dt * 1e-3)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.chunks = [arrays["counts"]]

@@ -1,0 +1,351 @@
+"""The network: groups, projections and monitors, run with a fixed per-step order.
+
+Per step ``t`` (all groups see the state of step t-1):
+
+1. input sources emit their spikes (Poisson draws, given spike times);
+2. synaptic input due at t (ring buffers) is added to each receptor variable;
+3. every population applies its model's ``update`` (integrate, threshold, reset);
+4. this step's spikes are pushed through the projections into the ring buffers at
+   t + delay (delay >= 1 step), touching only the synapses of neurons that spiked;
+5. plasticity rules (attached to projections) update weights from spikes and traces;
+6. monitors record.
+
+``run`` executes this on the compiled CPU loop (:mod:`synaptica.engine.cpu`) or, for
+CUDA tensors or when gradients are needed, step by step with torch operations
+(:mod:`synaptica.engine.torch_path`); both call the same model descriptions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from synaptica.engine.monitors import RateMonitor, SpikeMonitor, StateMonitor
+from synaptica.engine.population import Group, PoissonInput, Population, SpikeGeneratorInput
+from synaptica.neurons.base import NeuronModel
+from synaptica.synapses import connectivity
+from synaptica.synapses.projection import Projection
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Network:
+    """A spiking network simulated in steps of ``dt`` ms.
+
+    Args:
+        dt: time step (ms).
+        batch_size: independent copies simulated together (state tensors are (batch, n)).
+        seed: seeds connectivity, initial conditions drawn from :attr:`rng`, and input noise.
+        dtype, device: of all state tensors; CUDA devices run the torch path.
+    """
+
+    def __init__(self, dt: float = 0.1, batch_size: int = 1, seed: int = 0,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
+        if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+            raise ValueError(f"Network: dt must be a positive number of ms, got {dt!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Network: batch_size must be a positive integer, got {batch_size!r}")
+        self.dt = float(dt)
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(seed)
+        self.step = 0
+        self.groups: list[Group] = []
+        self.projections: list[Projection] = []
+        self.spike_monitors: list[SpikeMonitor] = []
+        self.state_monitors: list[StateMonitor] = []
+        self.rate_monitors: list[RateMonitor] = []
+        self.receptor_buffers: list[tuple[Population, str]] = []
+        self.buffers: list[torch.Tensor] = []
+        # Input noise stream of the compiled loop (xorshift64*; state must not be 0).
+        self.noise_state = np.array([np.random.SeedSequence(seed).generate_state(1, np.uint64)[0] | 1],
+                                    dtype=np.uint64)
+        self.torch_generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self._compiled = None
+        self._coefficients: dict[str, dict[str, Any]] = {}
+
+    # -- building --------------------------------------------------------------------
+    @property
+    def populations(self) -> list[Population]:
+        return [g for g in self.groups if isinstance(g, Population)]
+
+    def _add_group(self, group: Group) -> Group:
+        if any(g.name == group.name for g in self.groups):
+            raise ValueError(f"Network: a group named '{group.name}' exists already")
+        group.allocate(self.batch_size, self.dtype, self.device)
+        self.groups.append(group)
+        self._compiled = None
+        return group
+
+    def add_population(self, n: int, model: NeuronModel, name: str | None = None) -> Population:
+        """Add ``n`` neurons of ``model`` (parameters scalars or arrays of shape (n,))."""
+        return self._add_group(Population(n, model, name or f"population{len(self.groups)}"))
+
+    def add_poisson(self, n: int, rate_hz: Any, name: str | None = None) -> PoissonInput:
+        """Add ``n`` independent Poisson spike sources firing at ``rate_hz`` (Hz)."""
+        group = PoissonInput(n, rate_hz, name or f"poisson{len(self.groups)}")
+        if np.any(group.rates_hz * self.dt * 1e-3 > 1.0):
+            raise ValueError(f"PoissonInput '{group.name}': rate x dt exceeds one spike per step")
+        return self._add_group(group)
+
+    def add_spike_generator(self, n: int, times_ms: Any, ids: Any, name: str | None = None) -> SpikeGeneratorInput:
+        """Add ``n`` sources that spike at the given times (ms) and neuron ids."""
+        return self._add_group(SpikeGeneratorInput(n, times_ms, ids, name or f"generator{len(self.groups)}"))
+
+    def connect(self, pre: Group, post: Population, *, p: float | None = None, weight: Any = None,
+                pre_index: Any = None, post_index: Any = None, one_to_one: bool = False,
+                kernel: Any = None, in_shape: tuple | None = None, stride: int = 1, padding: int = 0,
+                delay: Any = None, target: str | None = None, sign: str | None = None,
+                allow_self: bool = True, name: str | None = None) -> Projection:
+        """Connect ``pre`` to receptor ``target`` of ``post``. Exactly one way of wiring:
+
+        * ``p``: random sparse, each pair with probability p, all with ``weight``;
+        * ``pre_index``/``post_index``: explicit sparse synapses, ``weight`` scalar or per synapse;
+        * ``one_to_one=True``: neuron i to neuron i;
+        * ``kernel`` (C_out, C_in, kH, kW) with ``in_shape`` (C_in, H, W): convolution;
+        * none of these: dense all-to-all, ``weight`` a scalar or an (n_pre, n_post) matrix.
+
+        ``delay`` (ms; scalar or one per synapse) defaults to dt and must be >= dt.
+        ``target`` defaults to the first receptor of ``post`` (the second for
+        ``sign="inhibitory"``); ``sign`` enforces Dale's law on the weights.
+        """
+        name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
+        if not isinstance(post, Population):
+            raise TypeError(f"Projection '{name}': target group must be a Population")
+        if pre not in self.groups or post not in self.groups:
+            raise ValueError(f"Projection '{name}': both groups must belong to this network")
+        receptors = post.model.receptors
+        target = target or (receptors[1] if sign == "inhibitory" and len(receptors) > 1 else receptors[0])
+        delay_steps = self._delay_steps(delay, name)
+        wiring = sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one)
+        if wiring > 1:
+            raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
+        weight = 1.0 if weight is None else weight
+        common = dict(delay_steps=delay_steps, sign=sign, name=name)
+        if p is not None:
+            i, j = connectivity.random_pairs(pre.n, post.n, p, self.rng, allow_self)
+            proj = Projection(pre, post, target, weights=weight, pre_index=i, post_index=j, **common)
+        elif pre_index is not None:
+            proj = Projection(pre, post, target, weights=weight, pre_index=pre_index, post_index=post_index, **common)
+        elif one_to_one:
+            if pre.n != post.n:
+                raise ValueError(f"Projection '{name}': one_to_one needs equal sizes ({pre.n} vs {post.n})")
+            i, j = connectivity.one_to_one(pre.n)
+            proj = Projection(pre, post, target, weights=weight, pre_index=i, post_index=j, **common)
+        elif kernel is not None:
+            kernel = np.asarray(kernel, dtype=float)
+            if in_shape is None or int(np.prod(in_shape)) != pre.n:
+                raise ValueError(f"Projection '{name}': in_shape {in_shape} does not match {pre.n} neurons")
+            i, j, k, out_shape = connectivity.convolution(tuple(in_shape), kernel.shape, stride, padding)
+            if int(np.prod(out_shape)) != post.n:
+                raise ValueError(f"Projection '{name}': convolution output {out_shape} needs "
+                                 f"{int(np.prod(out_shape))} neurons, '{post.name}' has {post.n}")
+            proj = Projection(pre, post, target, pre_index=i, post_index=j, kernel=kernel, kernel_index=k, **common)
+        else:
+            proj = Projection(pre, post, target, weights=weight, **common)
+        self.projections.append(proj)
+        self._compiled = None
+        return proj
+
+    def _delay_steps(self, delay: Any, name: str) -> Any:
+        if delay is None:
+            return 1
+        d = np.asarray(delay, dtype=float)
+        if not np.all(np.isfinite(d)):
+            raise ValueError(f"Projection '{name}': delays must be finite")
+        if np.any(d < self.dt * (1 - 1e-9)):
+            raise ValueError(f"Projection '{name}': delay {d.min()} ms is shorter than dt = {self.dt} ms")
+        steps = np.round(d / self.dt).astype(np.int64)
+        return int(steps) if steps.ndim == 0 else steps
+
+    def monitor_spikes(self, group: Group, name: str | None = None) -> SpikeMonitor:
+        mon = SpikeMonitor(group, name or f"spikes:{group.name}")
+        mon.dt = self.dt
+        self.spike_monitors.append(mon)
+        self._compiled = None
+        return mon
+
+    def monitor_state(self, population: Population, variable: str, every: int = 1,
+                      neurons: Any = None, name: str | None = None) -> StateMonitor:
+        mon = StateMonitor(population, variable, every, neurons, name or f"{variable}:{population.name}")
+        mon.dt = self.dt
+        self.state_monitors.append(mon)
+        self._compiled = None
+        return mon
+
+    def monitor_rate(self, group: Group, name: str | None = None) -> RateMonitor:
+        mon = RateMonitor(group, name or f"rate:{group.name}")
+        mon.dt = self.dt
+        self.rate_monitors.append(mon)
+        self._compiled = None
+        return mon
+
+    # -- running ---------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Coefficients and ring buffers (one per receptor that projections feed)."""
+        self._coefficients = {}
+        for pop in self.populations:
+            coeffs = pop.model.coefficients(self.dt)
+            self._coefficients[pop.name] = {
+                k: (float(v) if np.ndim(v) == 0 else np.ascontiguousarray(v, dtype=np.float64))
+                for k, v in coeffs.items()}
+        wanted: dict[tuple, int] = {}
+        for proj in self.projections:
+            key = (proj.post, proj.target)
+            wanted[key] = max(wanted.get(key, 0), proj.max_delay + 1)
+        keys = list(wanted)
+        same = keys == self.receptor_buffers and all(b.shape[0] == wanted[k] for b, k in zip(self.buffers, keys))
+        if not same:
+            self.receptor_buffers = keys
+            self.buffers = [torch.zeros(wanted[(post, var)], self.batch_size, post.n, dtype=self.dtype,
+                                        device=self.device) for post, var in keys]
+
+    def run(self, duration: float, progress: ProgressCallback | None = None, backend: str = "auto",
+            chunk_steps: int = 2000) -> None:
+        """Advance the network by ``duration`` ms.
+
+        ``backend``: "cpu" (compiled loop), "torch" (step-by-step tensor ops, autograd,
+        CUDA) or "auto" (cpu unless the device is not the CPU or grad is enabled and any
+        parameter requires it). ``progress(steps_done, steps_total)`` is called between
+        chunks of ``chunk_steps``.
+        """
+        n_steps = int(round(duration / self.dt))
+        if not np.isfinite(duration) or duration < 0 or abs(n_steps * self.dt - duration) > 1e-6 * max(1.0, duration):
+            raise ValueError(f"Network.run: duration must be a non-negative multiple of dt={self.dt} ms, got {duration}")
+        if backend == "auto":
+            backend = "cpu" if self.device.type == "cpu" else "torch"
+        if backend not in ("cpu", "torch"):
+            raise ValueError(f"Network.run: backend must be 'auto', 'cpu' or 'torch', got {backend!r}")
+        self._prepare()
+        start, end = self.step, self.step + n_steps
+        if backend == "torch":
+            from synaptica.engine.torch_path import run_torch
+            run_torch(self, n_steps, progress)
+            return
+        if self.device.type != "cpu":
+            raise ValueError("Network.run: the compiled CPU path needs tensors on the CPU")
+        if self._compiled is None:
+            from synaptica.engine.cpu import CompiledLoop
+            self._compiled = CompiledLoop(self)
+        while self.step < end:
+            chunk_end = min(end, self.step + chunk_steps)
+            self._run_chunk(chunk_end)
+            if progress is not None:
+                progress(self.step - start, n_steps)
+
+    def _run_chunk(self, chunk_end: int) -> None:
+        values = self._kernel_values(chunk_end - self.step)
+        step0 = self.step
+        while self.step < chunk_end:
+            reached = self._compiled.run(self.step, chunk_end, values)
+            for m, mon in enumerate(self.spike_monitors):
+                mon.count = int(values[f"sm{m}_count"][0])
+                if reached < chunk_end:  # event buffer full: grow and resume
+                    mon.reserve(mon.count + self.batch_size * mon.group.n * 64)
+                    values.update(self._spike_monitor_values(m))
+            self.step = reached
+        for m, mon in enumerate(self.state_monitors):
+            c = int(values[f"st{m}_count"][0])
+            steps = np.arange(step0, chunk_end)
+            mon.record(steps[steps % mon.every == 0], values[f"st{m}_values"][:c].copy())
+        for m, mon in enumerate(self.rate_monitors):
+            mon.record(values[f"rm{m}_counts"].copy())
+
+    def _spike_monitor_values(self, m: int) -> dict[str, np.ndarray]:
+        mon = self.spike_monitors[m]
+        return {f"sm{m}_steps": mon.steps, f"sm{m}_ids": mon.ids, f"sm{m}_batch": mon.batch,
+                f"sm{m}_count": np.array([mon.count], dtype=np.int64)}
+
+    def _kernel_values(self, chunk: int) -> dict[str, Any]:
+        v: dict[str, Any] = {"rng": self.noise_state}
+        for g, group in enumerate(self.groups):
+            v[f"g{g}_spk"] = group.spikes.numpy()
+            v[f"g{g}_fired"] = np.zeros((self.batch_size, group.n), dtype=np.int64)
+            v[f"g{g}_nfired"] = np.zeros(self.batch_size, dtype=np.int64)
+            if isinstance(group, Population):
+                for var, tensor in group.state.items():
+                    v[f"g{g}_{var}"] = tensor.numpy()
+                v[f"g{g}_iext"] = group.i_ext.numpy()
+                for key, value in self._coefficients[group.name].items():
+                    v[f"g{g}_c_{key}"] = value
+            elif isinstance(group, PoissonInput):
+                v[f"g{g}_prob"] = group.rates_hz * self.dt * 1e-3
+            elif isinstance(group, SpikeGeneratorInput):
+                v[f"g{g}_ev_step"] = group.event_steps(self.dt)
+                v[f"g{g}_ev_id"] = group.ids
+                v[f"g{g}_ptr"] = np.array([np.searchsorted(v[f"g{g}_ev_step"], self.step)], dtype=np.int64)
+        for r, buf in enumerate(self.buffers):
+            v[f"rb{r}"] = buf.numpy()
+        for p, proj in enumerate(self.projections):
+            w = proj.synapse_weights().detach().numpy()
+            v[f"p{p}_w"] = np.ascontiguousarray(w, dtype=np.float64)
+            v[f"p{p}_delay"] = proj.delay_steps
+            if proj.kind == "sparse":
+                v[f"p{p}_indptr"], v[f"p{p}_indices"] = proj.indptr, proj.indices
+        for m, mon in enumerate(self.spike_monitors):
+            mon.reserve(mon.count + self.batch_size * mon.group.n * 8)
+            v.update(self._spike_monitor_values(m))
+        for m, mon in enumerate(self.state_monitors):
+            samples = chunk // mon.every + 1
+            v[f"st{m}_values"] = np.zeros((samples, self.batch_size, mon.neurons.size))
+            v[f"st{m}_neurons"] = mon.neurons
+            v[f"st{m}_count"] = np.zeros(1, dtype=np.int64)
+        for m, _ in enumerate(self.rate_monitors):
+            v[f"rm{m}_counts"] = np.zeros((chunk, self.batch_size), dtype=np.int64)
+        return v
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs, as plain arrays (no pickled objects)."""
+        out: dict[str, np.ndarray] = {"step": np.array(self.step), "noise_state": self.noise_state.copy(),
+                                      "torch_generator": self.torch_generator.get_state().numpy()}
+        for group in self.groups:
+            for key, tensor in group.arrays().items():
+                out[f"group.{group.name}.{key}"] = tensor.detach().cpu().numpy()
+        for r, buf in enumerate(self.buffers):
+            out[f"buffer.{r}"] = buf.cpu().numpy()
+        for p, proj in enumerate(self.projections):
+            out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
+        for mon in (*self.spike_monitors, *self.state_monitors, *self.rate_monitors):
+            for key, value in mon.arrays().items():
+                out[f"monitor.{mon.name}.{key}"] = value
+        return out
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write the run state to ``path`` (.npz), atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **self.state_arrays())
+        tmp.replace(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a state written by :meth:`save_checkpoint` for this same network structure."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as error:  # zip/format errors: name the file
+            raise ValueError(f"checkpoint {path}: unreadable ({error})") from None
+        self._prepare()
+        expected = self.state_arrays()
+        missing = sorted(set(expected) - set(arrays))
+        if missing:
+            raise ValueError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
+        self.step = int(arrays["step"])
+        self.noise_state[:] = arrays["noise_state"]
+        self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"]))
+        for group in self.groups:
+            for key, tensor in group.arrays().items():
+                tensor.copy_(torch.from_numpy(arrays[f"group.{group.name}.{key}"]))
+        for r, buf in enumerate(self.buffers):
+            buf.copy_(torch.from_numpy(arrays[f"buffer.{r}"]))
+        for p, proj in enumerate(self.projections):
+            with torch.no_grad():
+                proj.weights.copy_(torch.from_numpy(arrays[f"projection.{p}.weights"]))
+        for mon in (*self.spike_monitors, *self.state_monitors, *self.rate_monitors):
+            prefix = f"monitor.{mon.name}."
+            mon.restore({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})

@@ -1,0 +1,117 @@
+"""Populations: groups of model neurons, and input sources that only emit spikes.
+
+State tensors are shaped ``(batch, n)``; on the CPU they share memory with the NumPy
+arrays the compiled loop works on, so either view can be read or written between runs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from synaptica.neurons.base import NeuronModel
+
+
+class Group:
+    """Anything that emits spikes: a population or an input source."""
+
+    kind = "group"
+
+    def __init__(self, n: int, name: str) -> None:
+        if not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"{type(self).__name__} '{name}': size must be a positive integer, got {n!r}")
+        self.n = int(n)
+        self.name = name
+        self.spikes: torch.Tensor | None = None  # (batch, n) spikes of the last step
+
+    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.spikes = torch.zeros(batch, self.n, dtype=dtype, device=device)
+
+    def arrays(self) -> dict[str, torch.Tensor]:
+        """Tensors that make up the run state (saved in checkpoints)."""
+        return {"spikes": self.spikes}
+
+
+class Population(Group):
+    """``n`` neurons of one model. ``state[name]`` is a (batch, n) tensor per variable.
+
+    ``i_ext`` is an injected current (pA), a (batch, n) tensor, constant until changed.
+    """
+
+    kind = "population"
+
+    def __init__(self, n: int, model: NeuronModel, name: str) -> None:
+        super().__init__(n, name)
+        if not isinstance(model, NeuronModel):
+            raise TypeError(f"Population '{name}': model must be a NeuronModel instance, got {model!r}")
+        for key, value in model.values.items():
+            if np.ndim(value) not in (0,) and np.shape(value) != (self.n,):
+                raise ValueError(f"Population '{name}': parameter '{key}' has shape {np.shape(value)}, "
+                                 f"expected a scalar or ({self.n},)")
+        self.model = model
+        self.state: dict[str, torch.Tensor] = {}
+        self.i_ext: torch.Tensor | None = None
+
+    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+        super().allocate(batch, dtype, device)
+        initial = self.model.initial_state()
+        self.state = {}
+        for var in self.model.state:
+            value = torch.as_tensor(np.array(np.broadcast_to(initial[var], (self.n,))), dtype=dtype)
+            self.state[var] = value.to(device).expand(batch, self.n).clone()
+        self.i_ext = torch.zeros(batch, self.n, dtype=dtype, device=device)
+
+    def arrays(self) -> dict[str, torch.Tensor]:
+        return {**super().arrays(), "i_ext": self.i_ext, **{f"state.{k}": v for k, v in self.state.items()}}
+
+    def __getattr__(self, key: str) -> Any:
+        state = self.__dict__.get("state", {})
+        if key in state:
+            return state[key]
+        raise AttributeError(f"Population '{self.__dict__.get('name')}' has no attribute '{key}'")
+
+
+class PoissonInput(Group):
+    """Independent Poisson spike trains; ``rate_hz`` a scalar or one rate per neuron (Hz).
+
+    Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1).
+    Rates may be changed between runs via :meth:`set_rates`.
+    """
+
+    kind = "poisson"
+
+    def __init__(self, n: int, rate_hz: Any, name: str) -> None:
+        super().__init__(n, name)
+        self.rates_hz = np.zeros(self.n)
+        self.set_rates(rate_hz)
+
+    def set_rates(self, rate_hz: Any) -> None:
+        rates = np.broadcast_to(np.asarray(rate_hz, dtype=float), (self.n,)).copy()
+        if not np.all(np.isfinite(rates)) or np.any(rates < 0):
+            raise ValueError(f"PoissonInput '{self.name}': rates must be finite and >= 0 Hz")
+        self.rates_hz[:] = rates
+
+
+class SpikeGeneratorInput(Group):
+    """Spikes at given times: ``times_ms`` (k,) and ``ids`` (k,), the same in every batch entry."""
+
+    kind = "generator"
+
+    def __init__(self, n: int, times_ms: Any, ids: Any, name: str) -> None:
+        super().__init__(n, name)
+        times = np.asarray(times_ms, dtype=float).ravel()
+        ids = np.asarray(ids).ravel()
+        if times.shape != ids.shape:
+            raise ValueError(f"SpikeGeneratorInput '{name}': times_ms and ids differ in length "
+                             f"({times.size} vs {ids.size})")
+        if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= n):
+            raise ValueError(f"SpikeGeneratorInput '{name}': ids must be integers in [0, {n})")
+        if not np.all(np.isfinite(times)) or np.any(times < 0):
+            raise ValueError(f"SpikeGeneratorInput '{name}': times must be finite and >= 0 ms")
+        order = np.lexsort((ids, times))
+        self.times_ms = times[order]
+        self.ids = ids[order].astype(np.int64)
+
+    def event_steps(self, dt: float) -> np.ndarray:
+        return np.round(self.times_ms / dt).astype(np.int64)

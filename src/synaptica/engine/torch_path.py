@@ -1,0 +1,115 @@
+"""The torch path: the network's step order as tensor operations, one step at a time.
+
+Used for CUDA devices and whenever gradients must flow (training): the neuron models'
+``update`` functions are the same as on the compiled path, rebound to torch primitives,
+with ``spike`` a Heaviside whose backward pass is a surrogate gradient. State tensors are
+replaced, not modified in place, so autograd sees the whole run.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from synaptica.engine.population import PoissonInput, Population, SpikeGeneratorInput
+from synaptica.engine.primitives import torch_primitives
+
+
+class HeavisideFastSigmoid(torch.autograd.Function):
+    """Heaviside forward; SuperSpike surrogate 1 / (1 + slope |x|)^2 backward
+    (Zenke & Ganguli 2018)."""
+
+    slope = 10.0
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output / (1.0 + HeavisideFastSigmoid.slope * x.abs()) ** 2
+
+
+def _synapse_delivery(proj, device):
+    """Function (B, n_pre) spikes -> list of (delay_steps, (B, n_post) input)."""
+    w = proj.synapse_weights()
+    delays = proj.delay_steps
+    if proj.kind == "dense":
+        if np.ndim(delays) == 0:
+            return lambda s: [(delays, s @ w)]
+        masks = {int(d): torch.as_tensor(delays == d, device=device) for d in np.unique(delays)}
+        return lambda s: [(d, s @ (w * m)) for d, m in masks.items()]
+    pre = torch.as_tensor(np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr)), device=device)
+    post = torch.as_tensor(proj.indices, device=device)
+
+    def deliver(s, select=None):
+        pre_i, post_i, w_i = (pre, post, w) if select is None else (pre[select], post[select], w[select])
+        out = torch.zeros(s.shape[0], proj.post.n, dtype=s.dtype, device=s.device)
+        return out.index_add(1, post_i, s[:, pre_i] * w_i)
+
+    if np.ndim(delays) == 0:
+        return lambda s: [(delays, deliver(s))]
+    selects = {int(d): torch.as_tensor(np.flatnonzero(delays == d), device=device) for d in np.unique(delays)}
+    return lambda s: [(d, deliver(s, sel)) for d, sel in selects.items()]
+
+
+def run_torch(net, n_steps: int, progress=None, detach_reset: bool = False) -> None:
+    primitives = torch_primitives(HeavisideFastSigmoid.apply, detach_reset)
+    device, batch = net.device, net.batch_size
+    updates, coefficients = {}, {}
+    for pop in net.populations:
+        updates[pop.name] = type(pop.model).bound_update(primitives)
+        params = {k: (torch.as_tensor(v, dtype=net.dtype, device=device) if np.ndim(v) else v)
+                  for k, v in pop.model.numeric_parameters().items()}
+        coefficients[pop.name] = pop.model.coefficients(net.dt, params, primitives)
+    rings = [list(buf.unbind(0)) for buf in net.buffers]
+    receptor_of = {key: r for r, key in enumerate(net.receptor_buffers)}
+    deliveries = [(_synapse_delivery(p, device), receptor_of[(p.post, p.target)]) for p in net.projections]
+    events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups if isinstance(g, SpikeGeneratorInput)}
+    start = net.step
+    for step in range(start, start + n_steps):
+        for group in net.groups:                                  # 1. sources
+            if isinstance(group, PoissonInput):
+                prob = torch.as_tensor(group.rates_hz * net.dt * 1e-3, dtype=net.dtype, device=device)
+                draw = torch.rand(batch, group.n, generator=net.torch_generator, device=device, dtype=net.dtype)
+                group.spikes = (draw < prob).to(net.dtype)
+            elif isinstance(group, SpikeGeneratorInput):
+                steps, ids = events[group.name]
+                spikes = torch.zeros(batch, group.n, dtype=net.dtype, device=device)
+                spikes[:, torch.as_tensor(ids[steps == step], device=device)] = 1.0
+                group.spikes = spikes
+        for pop in net.populations:                               # 2.+3. deliver, update
+            state = dict(pop.state)
+            for (post, var), r in receptor_of.items():
+                if post is pop:
+                    slot = step % len(rings[r])
+                    state[var] = state[var] + rings[r][slot]
+                    rings[r][slot] = torch.zeros_like(rings[r][slot])
+            new_state, pop.spikes = type(pop.model).step(state, pop.i_ext, coefficients[pop.name],
+                                                          updates[pop.name])
+            pop.state = new_state
+        for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
+            for delay, contribution in deliver(proj.pre.spikes):
+                slot = (step + delay) % len(rings[r])
+                rings[r][slot] = rings[r][slot] + contribution
+        _record(net, step)                                        # 6. monitors
+        net.step = step + 1
+        if progress is not None and (step + 1 - start) % 1000 == 0:
+            progress(step + 1 - start, n_steps)
+    for buf, ring in zip(net.buffers, rings):
+        with torch.no_grad():
+            buf.copy_(torch.stack(ring))
+
+
+def _record(net, step: int) -> None:
+    for mon in net.spike_monitors:
+        b, k = torch.nonzero(mon.group.spikes.detach(), as_tuple=True)
+        mon.record(np.full(k.numel(), step, dtype=np.int64), k.cpu().numpy().astype(np.int32),
+                   b.cpu().numpy().astype(np.int32))
+    for mon in net.state_monitors:
+        if step % mon.every == 0:
+            values = mon.group.state[mon.variable].detach()[:, torch.as_tensor(mon.neurons)]
+            mon.record(np.array([step]), values.cpu().numpy()[None].astype(np.float64))
+    for mon in net.rate_monitors:
+        mon.record(mon.group.spikes.detach().sum(1).cpu().numpy()[None].astype(np.int64))

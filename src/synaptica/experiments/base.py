@@ -1,0 +1,45 @@
+"""The contract between built-in experiments, the config loader and the CLI.
+
+An experiment is a named, declarative recipe: a schema of typed parameters with
+defaults and constraints (validated before anything is simulated), and a ``run``
+function that builds and simulates a network and returns an :class:`ExperimentResult`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+ProgressCallback = Callable[[int, int], None]  # (steps_done, steps_total)
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment hands back to the CLI for reporting.
+
+    spike_times_ms: (n_spikes,) float, spike times in ms, sorted.
+    spike_ids:      (n_spikes,) int, neuron index in [0, n_neurons).
+    n_neurons:      number of recorded neurons.
+    duration_ms:    simulated time in ms.
+    metrics:        flat JSON-serialisable numbers (written to metrics.json).
+    groups:         optional named index ranges of neurons, e.g. {"exc": (0, 3200)}.
+    """
+
+    spike_times_ms: np.ndarray
+    spike_ids: np.ndarray
+    n_neurons: int
+    duration_ms: float
+    metrics: dict[str, float]
+    groups: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A built-in experiment: name, one-line summary, parameter schema, runner."""
+
+    name: str
+    summary: str
+    schema: Mapping[str, Any]  # name -> synaptica.config.Field
+    run: Callable[[dict, ProgressCallback | None], ExperimentResult]
+    checks: tuple[Callable[[dict], str | None], ...] = ()  # cross-field checks: message or None

@@ -1,0 +1,10 @@
+"""Neuron models: each file one model, described once for every engine path."""
+from synaptica.neurons.adex import AdEx
+from synaptica.neurons.alif import AdaptiveLIF
+from synaptica.neurons.base import NeuronModel, Parameter
+from synaptica.neurons.izhikevich import IZHIKEVICH_PRESETS, Izhikevich
+from synaptica.neurons.lif import LIF
+from synaptica.neurons.lif_conductance import LIFConductance
+
+__all__ = ["AdEx", "AdaptiveLIF", "IZHIKEVICH_PRESETS", "Izhikevich", "LIF", "LIFConductance",
+           "NeuronModel", "Parameter"]

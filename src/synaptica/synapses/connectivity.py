@@ -1,0 +1,73 @@
+"""Connectivity builders. Each returns (pre, post) index arrays of the synapses, sorted
+by presynaptic neuron, ready to become a compressed sparse row (CSR) projection."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
+                 allow_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Each ordered pair connected independently with probability ``p`` (Bernoulli).
+
+    Drawn by geometric skipping over the n_pre * n_post pairs, so the cost grows with
+    the number of synapses, not with the number of pairs.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"connection probability must be in [0, 1], got {p}")
+    total = n_pre * n_post
+    if p == 0.0 or total == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    if p == 1.0:
+        flat = np.arange(total, dtype=np.int64)
+    else:
+        chunks, position = [], -1
+        expected = int(total * p + 6 * np.sqrt(total * p) + 16)
+        while position < total:
+            gaps = rng.geometric(p, size=expected)
+            flat = position + np.cumsum(gaps)
+            chunks.append(flat[flat < total])
+            position = flat[-1]
+        flat = np.concatenate(chunks)
+    pre, post = np.divmod(flat, n_post)
+    if not allow_self:
+        keep = pre != post
+        pre, post = pre[keep], post[keep]
+    return pre, post
+
+
+def all_to_all(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+    return random_pairs(n_pre, n_post, 1.0, np.random.default_rng(0))
+
+
+def one_to_one(n: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.arange(n, dtype=np.int64)
+    return idx, idx.copy()
+
+
+def convolution(in_shape: tuple[int, int, int], kernel_shape: tuple[int, int, int, int],
+                stride: int = 1, padding: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Synapses of a 2-D convolution (cross-correlation, as torch's conv2d).
+
+    in_shape (C_in, H, W); kernel_shape (C_out, C_in, kH, kW). Neurons are numbered in
+    C-order over (C, H, W). Returns pre, post, the flat kernel index of each synapse
+    (weights are shared through it) and the output shape (C_out, H_out, W_out).
+    """
+    c_in, h, w = in_shape
+    c_out, k_in, kh, kw = kernel_shape
+    if k_in != c_in:
+        raise ValueError(f"convolution: kernel expects {k_in} input channels, input has {c_in}")
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (w + 2 * padding - kw) // stride + 1
+    if h_out <= 0 or w_out <= 0:
+        raise ValueError(f"convolution: kernel {kh}x{kw} does not fit input {h}x{w} with padding {padding}")
+    co, ci, dy, dx, oy, ox = np.meshgrid(np.arange(c_out), np.arange(c_in), np.arange(kh), np.arange(kw),
+                                         np.arange(h_out), np.arange(w_out), indexing="ij")
+    iy = oy * stride + dy - padding
+    ix = ox * stride + dx - padding
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    pre = ((ci * h + iy) * w + ix)[inside]
+    post = ((co * h_out + oy) * w_out + ox)[inside]
+    kernel_index = (((co * c_in + ci) * kh + dy) * kw + dx)[inside]
+    order = np.lexsort((post, pre))
+    return pre[order], post[order], kernel_index[order], (c_out, h_out, w_out)
