@@ -226,16 +226,24 @@ class Network:
             from synaptica.engine.torch_path import run_torch
             run_torch(self, n_steps, progress)
             return
-        if self.device.type != "cpu":
-            raise ValueError("Network.run: the compiled CPU path needs tensors on the CPU")
-        if self._compiled is None:
-            from synaptica.engine.cpu import CompiledLoop
-            self._compiled = CompiledLoop(self)
+        self.compile()
         while self.step < end:
             chunk_end = min(end, self.step + chunk_steps)
             self._run_chunk(chunk_end)
             if progress is not None:
                 progress(self.step - start, n_steps)
+
+    def compile(self) -> None:
+        """Generate and compile the CPU loop for the current structure (done by ``run``
+        when needed; cached on disk, so the same structure compiles once per machine)."""
+        if self.device.type != "cpu":
+            raise ValueError("Network.compile: the compiled CPU path needs tensors on the CPU")
+        self._prepare()
+        if self._compiled is None:
+            from synaptica.engine.cpu import CompiledLoop
+            self._compiled = CompiledLoop(self)
+            # numba compiles (or loads from its cache) on the first call: a zero-step call.
+            self._compiled.run(self.step, self.step, self._kernel_values(0))
 
     def _run_chunk(self, chunk_end: int) -> None:
         values = self._kernel_values(chunk_end - self.step)

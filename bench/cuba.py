@@ -1,0 +1,144 @@
+"""CUBA benchmark: synaptica against Brian2 (cython, cpp_standalone) and NEST.
+
+The identical network (Vogels & Abbott 2005 / Brette et al. 2007; see
+synaptica/experiments/cuba.py and bench/peers/) at N = 4000 and 16000 for 1 s of
+biological time, single-threaded, every run in a fresh process, one run at a time.
+Peers run from bench/.venv-peers (created on first use; never a package dependency).
+
+    .venv/bin/python bench/cuba.py                 # full table into BENCHMARKS.md
+    .venv/bin/python bench/cuba.py --skip-peers    # synaptica only, printed
+
+Columns: import_s (library import), build_s (network construction + code generation and
+compilation), sim_s (time stepping only), first_result_s (import + build + sim in a
+fresh process, i.e. what a user waits for), mean rate and ISI CV. synaptica "cold" runs
+with an empty kernel cache (compiles), "warm" with the cache of a previous run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1",
+       "NUMBA_NUM_THREADS": "1"}
+
+
+def worker(n: int, seed: int, duration_s: float) -> None:
+    """One synaptica run in this (fresh) process; prints a JSON line like the peers."""
+    t0 = time.perf_counter()
+    import torch  # noqa: F401  (part of what a user imports)
+    from synaptica.experiments.cuba import SCHEMA, build_cuba
+    from synaptica.analysis.stats import isi_cv
+    import numpy as np
+    t1 = time.perf_counter()
+    params = {k: f.default for k, f in SCHEMA.items()} | {"n": n, "seed": seed, "duration_ms": duration_s * 1e3}
+    net, cells, spikes = build_cuba(params)
+    net.compile()
+    t2 = time.perf_counter()
+    net.run(params["duration_ms"])
+    t3 = time.perf_counter()
+    ids = spikes.neuron_ids.astype(np.int64)
+    cv = isi_cv(spikes.times_ms, ids, n)
+    print(json.dumps({"peer": "synaptica", "target": "numba", "n": n, "seed": seed, "import_s": t1 - t0,
+                      "build_s": t2 - t1, "sim_s": t3 - t2, "total_s": t3 - t0,
+                      "mean_rate_hz": ids.size / n / duration_s, "cv_isi": float(np.nanmean(cv)),
+                      "n_spikes": int(ids.size)}))
+
+
+def run_synaptica(n: int, seed: int, duration_s: float, cache: str | None) -> dict:
+    env = dict(ENV)
+    if cache:
+        env["SYNAPTICA_CACHE"] = cache
+    cmd = [sys.executable, __file__, "--worker", "--n", str(n), "--seed", str(seed), "--duration", str(duration_s)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, nargs="+", default=[4000, 16000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3, help="runs (seeds 1..k) per configuration")
+    parser.add_argument("--duration", type=float, default=1.0, help="biological time (s)")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.n[0], args.seed, args.duration)
+        return
+
+    sys.path.insert(0, str(HERE / "peers"))
+    sys.path.insert(0, str(HERE))
+    rows: list[tuple[str, int, list[dict]]] = []
+    runs = [] if args.skip_peers else ["brian2:cython", "brian2:cpp_standalone", "nest"]
+    peer_python = None
+    if runs:
+        from peers_env import ensure_peers_env
+        from run_peers import run_one
+        peer_python = ensure_peers_env()
+    seeds = list(range(1, args.seeds + 1))
+    for n in args.n:
+        with tempfile.TemporaryDirectory() as cold_cache:
+            cold = [run_synaptica(n, seeds[0], args.duration, cold_cache)]
+        run_synaptica(n, seeds[0], args.duration, None)  # fill the default cache
+        warm = [run_synaptica(n, s, args.duration, None) for s in seeds]
+        rows += [("synaptica (cold cache)", n, cold), ("synaptica", n, warm)]
+        for run in runs:
+            results = [run_one(peer_python, run, n, args.duration, s) for s in seeds]
+            rows.append((run.replace(":", " "), n, results))
+        for label, size, results in rows[-(2 + len(runs)):]:
+            print(f"{label:28s} N={size:6d} sim {median(results, 'sim_s'):7.3f} s  "
+                  f"first result {median(results, 'total_s'):7.2f} s  rate {median(results, 'mean_rate_hz'):.2f} Hz",
+                  flush=True)
+    if not args.skip_peers:
+        write_table(rows, args)
+
+
+def write_table(rows, args) -> None:
+    lines = ["| engine | N | import s | build s | sim s | first result s | mean rate Hz | ISI CV |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, n, results in rows:
+        lines.append(f"| {label} | {n} | {median(results, 'import_s'):.2f} | {median(results, 'build_s'):.2f} | "
+                     f"{median(results, 'sim_s'):.3f} | {median(results, 'total_s'):.2f} | "
+                     f"{median(results, 'mean_rate_hz'):.2f} | {median(results, 'cv_isi'):.3f} |")
+    ratio_lines = []
+    for n in args.n:
+        ours = next(r for label, size, r in rows if label == "synaptica" and size == n)
+        cold = next(r for label, size, r in rows if label.startswith("synaptica (cold") and size == n)
+        standalone = next(r for label, size, r in rows if label == "brian2 cpp_standalone" and size == n)
+        ratio_lines.append(
+            f"- N = {n}: simulation {median(standalone, 'sim_s') / median(ours, 'sim_s'):.2f}x faster than "
+            f"Brian2 cpp_standalone; first result (cold cache) in {median(cold, 'total_s'):.2f} s vs "
+            f"{median(standalone, 'total_s'):.2f} s = {median(cold, 'total_s') / median(standalone, 'total_s'):.3f} of it.")
+    section = "\n".join([
+        "## CUBA network (`bench/cuba.py`)", "",
+        f"Command: `.venv/bin/python bench/cuba.py --seeds {args.seeds}` (1 s biological time, dt 0.1 ms, one "
+        f"thread, every run a fresh process, medians over seeds 1..{args.seeds}; run alone on the 2-core machine).",
+        f"Measured {time.strftime('%Y-%m-%d')}.", "", *lines, "", *ratio_lines, ""])
+    path = Path(args.output)
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery figure here comes with the command that produced it.\n\n"
+    start = text.find("## CUBA network")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
