@@ -1,0 +1,170 @@
+"""``synaptica`` command line: list the built-in experiments, run one.
+
+    synaptica list
+    synaptica run cuba --set tau_m=10 --seed 3 --out runs/cuba
+    synaptica run my_run.toml          # a file with experiment = "cuba" and parameters
+
+Configuration errors are reported as ``error: <file>: key '<key>': <problem>`` on stderr
+with exit code 2, before anything is simulated or written.
+"""
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..config import ConfigError
+from ..experiments import (
+    Experiment,
+    ExperimentResult,
+    available,
+    broken_builtins,
+    get_experiment,
+    load_experiment_config,
+)
+from .output import InvalidResultError, check_out_dir, check_result, default_out_dir, write_run
+
+__all__ = ["main"]
+
+CONFIG_ERROR_EXIT = 2
+
+
+def _version() -> str:
+    try:
+        return metadata.version("synaptica")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        from .. import __version__
+
+        return __version__
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """Print ``error: ...`` (each line) in red on stderr and exit with ``code``."""
+    console = Console(stderr=True, highlight=False)
+    for line in message.splitlines() or [""]:
+        console.print(Text(f"error: {line}", style="red"), soft_wrap=True)
+    raise SystemExit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="synaptica")
+def main() -> None:
+    """synaptica: simulate, train and analyse spiking neural networks."""
+
+
+@main.command("list")
+def list_command() -> None:
+    """List the built-in experiments, one per line."""
+    console = Console(highlight=False)
+    names = available()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        console.print(Text(f"{name:<{width}}  {get_experiment(name).summary}"), soft_wrap=True)
+    if not names:
+        console.print("no experiments available")
+    for name, error in broken_builtins().items():
+        Console(stderr=True, highlight=False).print(
+            Text(f"warning: built-in '{name}' failed to import: {error}", style="yellow"), soft_wrap=True
+        )
+
+
+def _simulate(experiment: Experiment, params: dict) -> tuple[ExperimentResult, float]:
+    """Run with a progress bar on stderr; return the raw result and the wall time in s."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    start = time.perf_counter()
+    with progress:
+        task = progress.add_task(f"running {experiment.name}", total=None)
+
+        def on_progress(steps_done: int, steps_total: int) -> None:
+            progress.update(task, completed=steps_done, total=steps_total)
+
+        result = experiment.run(params, on_progress)
+        total = progress.tasks[0].total or 1
+        progress.update(task, completed=total, total=total)
+    return result, time.perf_counter() - start
+
+
+def _format_metric(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(name: str, result: ExperimentResult, wall_s: float, out_dir: Path) -> None:
+    table = Table(title=f"{name}: metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.metrics.items():
+        table.add_row(key, _format_metric(value))
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(
+        Text(f"{result.n_neurons} neurons, {result.spike_ids.size} spikes, "
+             f"{result.duration_ms:g} ms simulated in {wall_s:.2f} s"),
+        soft_wrap=True,
+    )
+    console.print(Text(f"wrote {out_dir}"), soft_wrap=True)
+
+
+@main.command()
+@click.argument("target", metavar="NAME|FILE.toml")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one parameter (VALUE is read as TOML, else as a string). Repeatable.")
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Output folder [default: runs/<name>-<timestamp>]. An earlier run there is replaced.")
+@click.option("--seed", type=int, default=None, metavar="N",
+              help="Random seed; shorthand for --set seed=N.")
+def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int | None) -> None:
+    """Run a built-in experiment NAME, or the experiment a FILE.toml parametrises.
+
+    The configuration is validated first; the run folder gets config.toml, metrics.json,
+    spikes.npz and PNG plots.
+    """
+    overrides = list(overrides)
+    try:
+        experiment, params, _origin = load_experiment_config(target, overrides)
+        if seed is not None:
+            if "seed" not in experiment.schema:
+                raise ConfigError(f"--seed: experiment '{experiment.name}' has no 'seed' parameter")
+            _, params, _ = load_experiment_config(target, overrides + [f"seed={seed}"])
+        out_dir = out_dir if out_dir is not None else default_out_dir(experiment.name)
+        check_out_dir(out_dir)
+    except ConfigError as exc:
+        _fail(str(exc), CONFIG_ERROR_EXIT)
+
+    try:
+        raw, wall_s = _simulate(experiment, params)
+        result = check_result(raw, experiment.name)
+    except ConfigError as exc:  # an experiment may reject parameter combinations at build time
+        _fail(str(exc), CONFIG_ERROR_EXIT)
+    except InvalidResultError as exc:
+        _fail(str(exc), 1)
+    write_run(out_dir, experiment.name, params, result)
+    _summary(experiment.name, result, wall_s, out_dir)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,167 @@
+"""The run folder: choosing it, checking an experiment's result, writing it atomically.
+
+Layout of ``runs/<name>-<timestamp>/``::
+
+    config.toml              fully resolved parameters (+ experiment = "<name>"); re-runnable
+    metrics.json             the experiment's metrics (NaN/inf written as null)
+    spikes.npz               times_ms, ids, n_neurons, duration_ms (np.load, no pickle)
+    raster.png               raster + population rate
+    rate_histogram.png       per-neuron firing rates
+    isi_cv_histogram.png     per-neuron ISI CV
+
+Everything is written into ``<dir>.partial`` and renamed to ``<dir>`` only once all
+files exist, so a folder under its final name is always a complete run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from datetime import datetime
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from ..config import EXPERIMENT_KEY, ConfigError
+from ..experiments.base import ExperimentResult
+
+__all__ = ["RUN_FILES", "InvalidResultError", "check_out_dir", "check_result", "default_out_dir", "write_run"]
+
+RUN_FILES = (
+    "config.toml",
+    "metrics.json",
+    "spikes.npz",
+    "raster.png",
+    "rate_histogram.png",
+    "isi_cv_histogram.png",
+)
+
+
+class InvalidResultError(ValueError):
+    """An experiment returned something that breaks the ExperimentResult contract."""
+
+
+def default_out_dir(name: str, root: Path = Path("runs"), now: datetime | None = None) -> Path:
+    """``root/<name>-YYYYmmdd-HHMMSS``, with ``-2``, ``-3``... appended if taken."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{name}-{stamp}"
+    counter = 2
+    while candidate.exists() or _partial(candidate).exists():
+        candidate = root / f"{name}-{stamp}-{counter}"
+        counter += 1
+    return candidate
+
+
+def _partial(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + ".partial")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an output folder we must not replace: ConfigError unless absent, empty or a previous run."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"--out: '{out_dir}' exists and is not a directory")
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"--out: '{out_dir}' exists and holds files that are not from a synaptica run ({shown}); "
+            "refusing to overwrite it"
+        )
+
+
+def _number(value: Any, key: str) -> float | int | bool | None:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, Number):
+        value = float(value)  # type: ignore[arg-type]
+        return value if math.isfinite(value) else None
+    raise InvalidResultError(f"metric '{key}' is not a number: {value!r}")
+
+
+def check_result(result: Any, name: str) -> ExperimentResult:
+    """Validate an experiment's return value; return it with canonical dtypes.
+
+    Raises InvalidResultError naming the experiment and the broken field.
+    """
+    def fail(why: str) -> InvalidResultError:
+        return InvalidResultError(f"experiment '{name}' returned an invalid result: {why}")
+
+    if not isinstance(result, ExperimentResult):
+        raise fail(f"expected an ExperimentResult, got {type(result).__name__}")
+    times = np.asarray(result.spike_times_ms, dtype=np.float64)
+    ids = np.asarray(result.spike_ids)
+    if times.ndim != 1 or times.shape != ids.shape:
+        raise fail(f"spike_times_ms {times.shape} and spike_ids {ids.shape} must be 1-D of equal length")
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise fail(f"spike_ids must be integers, got dtype {ids.dtype}")
+    n_neurons = int(result.n_neurons)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_neurons):
+        raise fail(f"spike_ids must lie in [0, {n_neurons}), got [{ids.min()}, {ids.max()}]")
+    duration = float(result.duration_ms)
+    if not duration > 0:
+        raise fail(f"duration_ms must be > 0, got {duration}")
+    if not isinstance(result.metrics, dict):
+        raise fail("metrics must be a dict")
+    metrics = {str(k): _number(v, str(k)) for k, v in result.metrics.items()}
+    groups = {str(k): (int(a), int(b)) for k, (a, b) in result.groups.items()}
+    return ExperimentResult(times, ids.astype(np.int64, copy=False), n_neurons, duration, metrics, groups)
+
+
+def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult) -> None:
+    from .. import plotting  # matplotlib only when a run finishes
+
+    config = {EXPERIMENT_KEY: name, **params}
+    (folder / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+    (folder / "metrics.json").write_text(
+        json.dumps(result.metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    np.savez(
+        folder / "spikes.npz",
+        times_ms=result.spike_times_ms,
+        ids=result.spike_ids,
+        n_neurons=np.int64(result.n_neurons),
+        duration_ms=np.float64(result.duration_ms),
+    )
+    args = (result.spike_ids, result.n_neurons)
+    plotting.plot_raster_with_rate(
+        result.spike_times_ms, *args, result.duration_ms, folder / "raster.png", groups=result.groups
+    )
+    plotting.plot_rate_histogram(*args, result.duration_ms, folder / "rate_histogram.png", groups=result.groups)
+    plotting.plot_isi_cv_histogram(
+        result.spike_times_ms, *args, folder / "isi_cv_histogram.png", groups=result.groups
+    )
+
+
+def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) -> Path:
+    """Write every run file into ``<out_dir>.partial``, then rename it to ``out_dir``.
+
+    A previous run in ``out_dir`` (see :func:`check_out_dir`) is replaced only after the
+    new one is complete. On any error the partial folder is removed and the error re-raised.
+    """
+    partial = _partial(out_dir)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        _write_files(partial, name, params, result)
+        if out_dir.exists():
+            check_out_dir(out_dir)
+            previous = out_dir.with_name(out_dir.name + ".previous")
+            if previous.exists():
+                shutil.rmtree(previous)
+            out_dir.rename(previous)
+            partial.rename(out_dir)
+            shutil.rmtree(previous)
+        else:
+            partial.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out_dir

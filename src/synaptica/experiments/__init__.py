@@ -1,0 +1,174 @@
+"""Registry of named experiments, and resolution of ``NAME | FILE.toml`` to validated params.
+
+Built-in experiments are imported lazily (they pull in torch/numba, which ``synaptica
+--help`` should not pay for): the first call to :func:`get_experiment`,
+:func:`available` or :func:`load_builtins` imports every module listed in
+:data:`BUILTINS`. A built-in module defines its :class:`Experiment` as ``EXPERIMENT``
+(or as its upper-cased name, e.g. ``CUBA``) and ships default parameters in
+``synaptica/experiments/<name>.toml`` (flat layout, see :mod:`synaptica.config.loader`).
+A listed module that does not exist yet is skipped; one that fails to import is
+reported by ``get_experiment`` and ``synaptica list``.
+
+Read :data:`EXPERIMENTS` directly only after :func:`load_builtins`.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from ..config import ConfigError, EXPERIMENT_KEY, experiment_of, load_config, read_toml
+from .base import Experiment, ExperimentResult, ProgressCallback
+
+__all__ = [
+    "BUILTINS",
+    "EXPERIMENTS",
+    "Experiment",
+    "ExperimentResult",
+    "ProgressCallback",
+    "UnknownExperimentError",
+    "available",
+    "broken_builtins",
+    "default_config_text",
+    "get_experiment",
+    "load_builtins",
+    "load_experiment_config",
+    "register",
+    "unregister",
+]
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+# ---------------------------------------------------------------------------------------
+# Built-in experiments: name -> module defining EXPERIMENT (or <NAME>, e.g. CUBA).
+# Add one line per built-in; also add src/synaptica/experiments/<name>.toml.
+BUILTINS: dict[str, str] = {
+    "cuba": "synaptica.experiments.cuba",
+}
+# ---------------------------------------------------------------------------------------
+
+_broken: dict[str, str] = {}
+_builtins_loaded = False
+
+
+class UnknownExperimentError(ConfigError):
+    """No experiment of that name is registered."""
+
+
+def register(experiment: Experiment, *, replace: bool = False) -> Experiment:
+    """Add ``experiment`` under its name and return it (usable as a decorator-style call).
+
+    Registering the same object twice is a no-op; a different experiment with a taken
+    name raises ValueError unless ``replace=True``.
+    """
+    if not isinstance(experiment, Experiment):
+        raise TypeError(f"expected an Experiment, got {type(experiment).__name__}")
+    current = EXPERIMENTS.get(experiment.name)
+    if current is not None and current is not experiment and not replace:
+        raise ValueError(f"an experiment named '{experiment.name}' is already registered")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def unregister(name: str) -> None:
+    """Remove an experiment (no error if absent). Mostly for tests."""
+    EXPERIMENTS.pop(name, None)
+
+
+def load_builtins() -> dict[str, str]:
+    """Import the built-in experiment modules once; return ``{name: error}`` for broken ones."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return dict(_broken)
+    _builtins_loaded = True
+    for name, module_name in BUILTINS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # not written yet: tolerated
+                continue
+            _broken[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        except Exception as exc:  # a bug in the module: keep the CLI usable, report it
+            _broken[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        experiment = getattr(module, "EXPERIMENT", None) or getattr(module, name.upper(), None)
+        if not isinstance(experiment, Experiment):
+            _broken[name] = f"{module_name} defines no Experiment named EXPERIMENT or {name.upper()}"
+        elif name not in EXPERIMENTS:  # an explicit register() wins
+            EXPERIMENTS[name] = experiment
+    return dict(_broken)
+
+
+def broken_builtins() -> dict[str, str]:
+    """Built-ins that failed to import: ``{name: error}``."""
+    return load_builtins()
+
+
+def available() -> list[str]:
+    """Sorted names of all usable experiments (built-ins loaded first)."""
+    load_builtins()
+    return sorted(EXPERIMENTS)
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; UnknownExperimentError lists the available ones."""
+    load_builtins()
+    if name in EXPERIMENTS:
+        return EXPERIMENTS[name]
+    if name in _broken:
+        raise UnknownExperimentError(f"experiment '{name}' failed to import: {_broken[name]}")
+    names = sorted(EXPERIMENTS)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listing = ", ".join(names) if names else "none"
+    raise UnknownExperimentError(f"unknown experiment '{name}'{hint} (available: {listing})")
+
+
+def default_config_text(name: str) -> str | None:
+    """The packaged ``<name>.toml`` of a built-in, or None if it has none."""
+    resource = resources.files(__name__).joinpath(f"{name}.toml")
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
+
+
+def _looks_like_file(target: str) -> bool:
+    path = Path(target)
+    return target.endswith(".toml") or "/" in target or "\\" in target or path.exists()
+
+
+def load_experiment_config(target: str, overrides: Iterable[str] = ()) -> tuple[Experiment, dict, str]:
+    """Resolve ``NAME`` or ``FILE.toml`` plus overrides to ``(experiment, params, origin)``.
+
+    NAME uses the built-in's packaged ``<name>.toml`` (schema defaults if it has none).
+    A FILE must say ``experiment = "<name>"``. Raises ConfigError (nothing is run).
+    """
+    load_builtins()
+    if target in EXPERIMENTS or target in _broken or not _looks_like_file(target):
+        experiment = get_experiment(target)
+        text = default_config_text(target)
+        origin = f"{target}.toml" if text is not None else f"experiment '{target}'"
+        source: object = text if text is not None else {}
+    else:
+        origin = target
+        path = Path(target)
+        if not path.exists():
+            raise ConfigError(f"{origin}: no such file")
+        if path.is_dir():
+            raise ConfigError(f"{origin}: is a directory, expected a .toml file")
+        source = read_toml(path, origin=origin)
+        name = experiment_of(source, origin=origin)
+        if name is None:
+            hint = f' e.g. {EXPERIMENT_KEY} = "{available()[0]}"' if available() else ""
+            raise ConfigError(
+                f"{origin}: key '{EXPERIMENT_KEY}': missing; say which experiment this file parametrises,{hint}"
+            )
+        try:
+            experiment = get_experiment(name)
+        except UnknownExperimentError as exc:
+            raise UnknownExperimentError(f"{origin}: key '{EXPERIMENT_KEY}': {exc}") from None
+    params = load_config(
+        source, experiment.schema, experiment.checks, overrides, origin=origin, experiment=experiment.name
+    )
+    return experiment, params, origin
