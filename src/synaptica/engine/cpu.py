@@ -104,6 +104,11 @@ class CompiledLoop:
             buffers = {var: r for r, (post, var) in enumerate(net.receptor_buffers) if post is group}
             for r in buffers.values():
                 emit(f"    slot{r} = step % rb{r}.shape[0]")
+            currents = [c for c, cur in enumerate(net.currents) if cur.population is group]
+            for c in currents:
+                args.extend([f"ci{c}_values", f"ci{c}_start"])
+                emit(f"    row{c} = step - ci{c}_start")
+                emit(f"    on{c} = row{c} >= 0 and row{c} < ci{c}_values.shape[0]")
             emit(f"    for b in range(batch):")
             emit(f"        for k in range(g{g}_spk.shape[1]):")
             call = []
@@ -117,7 +122,8 @@ class CompiledLoop:
                     else:
                         call.append(f"g{g}_{a}[b, k]")
                 elif a == "i_ext":
-                    call.append(f"g{g}_iext[b, k]")
+                    injected = "".join(f" + (ci{c}_values[row{c}, b, k] if on{c} else 0.0)" for c in currents)
+                    call.append(f"g{g}_iext[b, k]{injected}")
                 else:
                     args.append(f"g{g}_c_{a}")
                     call.append(f"g{g}_c_{a}[k]" if np.ndim(coeffs[a]) else f"g{g}_c_{a}")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from synaptica.engine.monitors import RateMonitor, SpikeMonitor, StateMonitor
-from synaptica.engine.population import Group, PoissonInput, Population, SpikeGeneratorInput
+from synaptica.engine.population import CurrentInput, Group, PoissonInput, Population, SpikeGeneratorInput
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
 from synaptica.synapses.projection import Projection
@@ -59,6 +59,7 @@ class Network:
         self.spike_monitors: list[SpikeMonitor] = []
         self.state_monitors: list[StateMonitor] = []
         self.rate_monitors: list[RateMonitor] = []
+        self.currents: list[CurrentInput] = []
         self.receptor_buffers: list[tuple[Population, str]] = []
         self.buffers: list[torch.Tensor] = []
         # Input noise stream of the compiled loop (xorshift64*; state must not be 0).
@@ -95,6 +96,15 @@ class Network:
     def add_spike_generator(self, n: int, times_ms: Any, ids: Any, name: str | None = None) -> SpikeGeneratorInput:
         """Add ``n`` sources that spike at the given times (ms) and neuron ids."""
         return self._add_group(SpikeGeneratorInput(n, times_ms, ids, name or f"generator{len(self.groups)}"))
+
+    def add_current(self, population: Population, values: Any, name: str | None = None) -> CurrentInput:
+        """Inject a current trace (pA; (steps, n) or (steps, batch, n), one row per step)
+        into ``population``, starting at the network's current step."""
+        current = CurrentInput(population, values, self.step, self.batch_size,
+                               name or f"current{len(self.currents)}")
+        self.currents.append(current)
+        self._compiled = None
+        return current
 
     def connect(self, pre: Group, post: Population, *, p: float | None = None, weight: Any = None,
                 pre_index: Any = None, post_index: Any = None, one_to_one: bool = False,
@@ -286,6 +296,8 @@ class Network:
                 v[f"g{g}_ev_step"] = group.event_steps(self.dt)
                 v[f"g{g}_ev_id"] = group.ids
                 v[f"g{g}_ptr"] = np.array([np.searchsorted(v[f"g{g}_ev_step"], self.step)], dtype=np.int64)
+        for c, current in enumerate(self.currents):
+            v[f"ci{c}_values"], v[f"ci{c}_start"] = current.values, current.start_step
         for r, buf in enumerate(self.buffers):
             v[f"rb{r}"] = buf.numpy()
         for p, proj in enumerate(self.projections):

@@ -115,3 +115,23 @@ class SpikeGeneratorInput(Group):
 
     def event_steps(self, dt: float) -> np.ndarray:
         return np.round(self.times_ms / dt).astype(np.int64)
+
+
+class CurrentInput:
+    """A current trace (pA) injected into a population, one value per step from ``start_step``.
+
+    ``values``: (steps, n) — the same in every batch entry — or (steps, batch, n). Outside
+    the trace it contributes nothing; it adds to the population's constant ``i_ext``.
+    """
+
+    def __init__(self, population: "Population", values: Any, start_step: int, batch: int, name: str) -> None:
+        array = np.asarray(values, dtype=float)
+        if array.ndim == 2:
+            array = np.broadcast_to(array[:, None, :], (array.shape[0], batch, array.shape[1]))
+        if array.ndim != 3 or array.shape[1:] != (batch, population.n):
+            raise ValueError(f"CurrentInput '{name}': values must be (steps, {population.n}) or "
+                             f"(steps, {batch}, {population.n}), got {np.shape(values)}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"CurrentInput '{name}': values contain NaN or infinity")
+        self.population, self.name, self.start_step = population, name, int(start_step)
+        self.values = np.ascontiguousarray(array)

@@ -86,7 +86,12 @@ def run_torch(net, n_steps: int, progress=None, detach_reset: bool = False) -> N
                     slot = step % len(rings[r])
                     state[var] = state[var] + rings[r][slot]
                     rings[r][slot] = torch.zeros_like(rings[r][slot])
-            new_state, pop.spikes = type(pop.model).step(state, pop.i_ext, coefficients[pop.name],
+            i_ext = pop.i_ext
+            for current in net.currents:
+                row = step - current.start_step
+                if current.population is pop and 0 <= row < current.values.shape[0]:
+                    i_ext = i_ext + torch.as_tensor(current.values[row], dtype=net.dtype, device=device)
+            new_state, pop.spikes = type(pop.model).step(state, i_ext, coefficients[pop.name],
                                                           updates[pop.name])
             pop.state = new_state
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
