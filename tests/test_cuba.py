@@ -82,3 +82,28 @@ def test_cli_rejects_delay_shorter_than_dt_before_simulating(tmp_path):
     assert result.exit_code == 2
     assert "delay_ms" in result.output and "dt_ms" in result.output
     assert not out.exists()
+
+
+def test_interrupted_run_resumes_from_checkpoint_and_loses_nothing(tmp_path):
+    from synaptica.engine.errors import CheckpointError
+    from synaptica.experiments.cuba import run_cuba
+
+    params = {k: f.default for k, f in SCHEMA.items()} | {"n": 1000, "duration_ms": 500.0}
+    uninterrupted = run_cuba(params)
+    checkpoint = tmp_path / "run.checkpoint.npz"
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_60_percent(done, total):
+        if done >= 0.6 * total:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_cuba(params, interrupt_at_60_percent, checkpoint=checkpoint)
+    assert checkpoint.exists()
+    resumed = run_cuba(params, None, checkpoint=checkpoint)
+    np.testing.assert_array_equal(resumed.spike_times_ms, uninterrupted.spike_times_ms)
+    np.testing.assert_array_equal(resumed.spike_ids, uninterrupted.spike_ids)
+    with pytest.raises(CheckpointError, match="different run"):
+        run_cuba(params | {"seed": 7}, None, checkpoint=checkpoint)

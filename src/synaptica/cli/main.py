@@ -9,6 +9,7 @@ with exit code 2, before anything is simulated or written.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import ConfigError
+from ..engine.errors import CheckpointError
 from ..experiments import (
     Experiment,
     ExperimentResult,
@@ -82,8 +84,12 @@ def list_command() -> None:
         )
 
 
-def _simulate(experiment: Experiment, params: dict) -> tuple[ExperimentResult, float]:
-    """Run with a progress bar on stderr; return the raw result and the wall time in s."""
+def _simulate(experiment: Experiment, params: dict, checkpoint: Path) -> tuple[ExperimentResult, float]:
+    """Run with a progress bar on stderr; return the raw result and the wall time in s.
+
+    The run checkpoints to ``checkpoint``; rerunning the same command after an
+    interruption resumes from it. It is removed once the run is complete.
+    """
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -99,7 +105,10 @@ def _simulate(experiment: Experiment, params: dict) -> tuple[ExperimentResult, f
         def on_progress(steps_done: int, steps_total: int) -> None:
             progress.update(task, completed=steps_done, total=steps_total)
 
-        result = experiment.run(params, on_progress)
+        if "checkpoint" in inspect.signature(experiment.run).parameters:
+            result = experiment.run(params, on_progress, checkpoint=checkpoint)
+        else:
+            result = experiment.run(params, on_progress)
         total = progress.tasks[0].total or 1
         progress.update(task, completed=total, total=total)
     return result, time.perf_counter() - start
@@ -156,13 +165,17 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int |
         _fail(str(exc), CONFIG_ERROR_EXIT)
 
     try:
-        raw, wall_s = _simulate(experiment, params)
+        checkpoint = out_dir.with_name(out_dir.name + ".checkpoint.npz")
+        raw, wall_s = _simulate(experiment, params, checkpoint)
         result = check_result(raw, experiment.name)
     except ConfigError as exc:  # an experiment may reject parameter combinations at build time
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except InvalidResultError as exc:
         _fail(str(exc), 1)
+    except CheckpointError as exc:
+        _fail(str(exc), 1)
     write_run(out_dir, experiment.name, params, result)
+    checkpoint.unlink(missing_ok=True)
     _summary(experiment.name, result, wall_s, out_dir)
 
 

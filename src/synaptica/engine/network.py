@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from synaptica.engine.errors import CheckpointError
 from synaptica.engine.monitors import RateMonitor, SpikeMonitor, StateMonitor
 from synaptica.engine.population import CurrentInput, Group, PoissonInput, Population, SpikeGeneratorInput
 from synaptica.neurons.base import NeuronModel
@@ -215,13 +216,18 @@ class Network:
                                         device=self.device) for post, var in keys]
 
     def run(self, duration: float, progress: ProgressCallback | None = None, backend: str = "auto",
-            chunk_steps: int = 2000) -> None:
+            chunk_steps: int = 2000, checkpoint: str | Path | None = None,
+            checkpoint_every: float | None = None, checkpoint_tag: str = "") -> None:
         """Advance the network by ``duration`` ms.
 
         ``backend``: "cpu" (compiled loop), "torch" (step-by-step tensor ops, autograd,
-        CUDA) or "auto" (cpu unless the device is not the CPU or grad is enabled and any
-        parameter requires it). ``progress(steps_done, steps_total)`` is called between
-        chunks of ``chunk_steps``.
+        CUDA) or "auto" (cpu on a CPU device, torch otherwise). ``progress(steps_done,
+        steps_total)`` is called after every chunk of ``chunk_steps``.
+
+        With ``checkpoint`` (an .npz path) the state is saved every ``checkpoint_every`` ms
+        of simulated time (default: a tenth of the run); if the file exists when the run
+        starts, and was written by the same run (same end step and ``checkpoint_tag``),
+        the run resumes from it, so an interrupted run loses nothing.
         """
         n_steps = int(round(duration / self.dt))
         if not np.isfinite(duration) or duration < 0 or abs(n_steps * self.dt - duration) > 1e-6 * max(1.0, duration):
@@ -230,18 +236,28 @@ class Network:
             backend = "cpu" if self.device.type == "cpu" else "torch"
         if backend not in ("cpu", "torch"):
             raise ValueError(f"Network.run: backend must be 'auto', 'cpu' or 'torch', got {backend!r}")
-        self._prepare()
         start, end = self.step, self.step + n_steps
-        if backend == "torch":
-            from synaptica.engine.torch_path import run_torch
-            run_torch(self, n_steps, progress)
-            return
-        self.compile()
+        tag = f"{checkpoint_tag}|end={end}"
+        if checkpoint is not None and Path(checkpoint).exists():
+            self.load_checkpoint(checkpoint, tag=tag)
+        every = max(1, int(round((checkpoint_every or duration / 10) / self.dt)))
+        last_saved = self.step
+        if backend == "cpu":
+            self.compile()
+        else:
+            self._prepare()
         while self.step < end:
             chunk_end = min(end, self.step + chunk_steps)
-            self._run_chunk(chunk_end)
+            if backend == "cpu":
+                self._run_chunk(chunk_end)
+            else:
+                from synaptica.engine.torch_path import run_torch
+                run_torch(self, chunk_end - self.step)
+            if checkpoint is not None and (self.step - last_saved >= every or self.step == end):
+                self.save_checkpoint(checkpoint, tag=tag)
+                last_saved = self.step
             if progress is not None:
-                progress(self.step - start, n_steps)
+                progress(self.step - start, end - start)
 
     def compile(self) -> None:
         """Generate and compile the CPU loop for the current structure (done by ``run``
@@ -335,26 +351,34 @@ class Network:
                 out[f"monitor.{mon.name}.{key}"] = value
         return out
 
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Write the run state to ``path`` (.npz), atomically."""
+    def save_checkpoint(self, path: str | Path, tag: str = "") -> None:
+        """Write the run state to ``path`` (.npz), atomically; ``tag`` identifies the run."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **self.state_arrays())
+        np.savez(tmp, tag=np.array(tag), **self.state_arrays())
         tmp.replace(path)
 
-    def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a state written by :meth:`save_checkpoint` for this same network structure."""
+    def load_checkpoint(self, path: str | Path, tag: str | None = None) -> None:
+        """Restore a state written by :meth:`save_checkpoint` for this same network structure
+        (and, if ``tag`` is given, by the same run)."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except Exception as error:  # zip/format errors: name the file
-            raise ValueError(f"checkpoint {path}: unreadable ({error})") from None
+            raise CheckpointError(f"checkpoint {path}: unreadable ({error})") from None
+        if tag is not None and str(arrays.get("tag", "")) != tag:
+            raise CheckpointError(f"checkpoint {path}: written by a different run or configuration; "
+                             f"delete it to start afresh")
         self._prepare()
         expected = self.state_arrays()
         missing = sorted(set(expected) - set(arrays))
         if missing:
-            raise ValueError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
+            raise CheckpointError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
+        for key, value in expected.items():
+            if not key.startswith("monitor.") and arrays[key].shape != value.shape:
+                raise CheckpointError(f"checkpoint {path}: '{key}' has shape {arrays[key].shape}, "
+                                 f"this network needs {value.shape}")
         self.step = int(arrays["step"])
         self.noise_state[:] = arrays["noise_state"]
         self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"]))

@@ -54,7 +54,8 @@ def _synapse_delivery(proj, device):
     return lambda s: [(d, deliver(s, sel)) for d, sel in selects.items()]
 
 
-def run_torch(net, n_steps: int, progress=None, detach_reset: bool = False) -> None:
+def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
+    """Advance ``net`` by ``n_steps`` with torch operations (see module doc)."""
     primitives = torch_primitives(HeavisideFastSigmoid.apply, detach_reset)
     device, batch = net.device, net.batch_size
     updates, coefficients = {}, {}
@@ -100,8 +101,6 @@ def run_torch(net, n_steps: int, progress=None, detach_reset: bool = False) -> N
                 rings[r][slot] = rings[r][slot] + contribution
         _record(net, step)                                        # 6. monitors
         net.step = step + 1
-        if progress is not None and (step + 1 - start) % 1000 == 0:
-            progress(step + 1 - start, n_steps)
     for buf, ring in zip(net.buffers, rings):
         with torch.no_grad():
             buf.copy_(torch.stack(ring))

@@ -6,12 +6,19 @@ function that builds and simulates a network and returns an :class:`ExperimentRe
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 ProgressCallback = Callable[[int, int], None]  # (steps_done, steps_total)
+
+
+def config_tag(params: Mapping[str, Any]) -> str:
+    """A short fingerprint of resolved parameters: a checkpoint resumes only the same run."""
+    return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -36,10 +43,14 @@ class ExperimentResult:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A built-in experiment: name, one-line summary, parameter schema, runner."""
+    """A built-in experiment: name, one-line summary, parameter schema, runner.
+
+    ``run(params, progress, checkpoint=None)``: ``checkpoint`` is an .npz path the runner
+    saves its state to periodically and resumes from when it exists (see Network.run).
+    """
 
     name: str
     summary: str
     schema: Mapping[str, Any]  # name -> synaptica.config.Field
-    run: Callable[[dict, ProgressCallback | None], ExperimentResult]
+    run: Callable[..., ExperimentResult]  # run(params, progress, checkpoint=None)
     checks: tuple[Callable[[dict], str | None], ...] = ()  # cross-field checks: message or None
