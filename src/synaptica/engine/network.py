@@ -158,6 +158,7 @@ class Network:
             proj = Projection(pre, post, target, pre_index=i, post_index=j, kernel=kernel, kernel_index=k, **common)
         else:
             proj = Projection(pre, post, target, weights=weight, **common)
+        proj.weights = proj.weights.to(device=self.device, dtype=self.dtype)
         self.projections.append(proj)
         self._compiled = None
         return proj

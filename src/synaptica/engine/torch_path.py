@@ -113,7 +113,8 @@ def _record(net, step: int) -> None:
                    b.cpu().numpy().astype(np.int32))
     for mon in net.state_monitors:
         if step % mon.every == 0:
-            values = mon.group.state[mon.variable].detach()[:, torch.as_tensor(mon.neurons)]
+            state = mon.group.state[mon.variable].detach()
+            values = state[:, torch.as_tensor(mon.neurons, device=state.device)]
             mon.record(np.array([step]), values.cpu().numpy()[None].astype(np.float64))
     for mon in net.rate_monitors:
         mon.record(mon.group.spikes.detach().sum(1).cpu().numpy()[None].astype(np.int64))

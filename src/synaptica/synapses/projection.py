@@ -73,7 +73,7 @@ class Projection:
         self.n_synapses = n_synapses
 
     def _check_weights(self) -> None:
-        w = self.weights.numpy()
+        w = self.weights.detach().cpu().numpy()
         if not np.all(np.isfinite(w)):
             raise ValueError(f"Projection '{self.name}': weights contain NaN or infinity")
         if self.sign == "excitatory" and np.any(w < 0):
@@ -96,5 +96,5 @@ class Projection:
         """Per-synapse weights (sparse) or the matrix (dense), sign applied."""
         w = self.effective_weights(weights)
         if self.kernel_index is not None:
-            return w.reshape(-1)[torch.as_tensor(self.kernel_index)]
+            return w.reshape(-1)[torch.as_tensor(self.kernel_index, device=w.device)]
         return w
