@@ -8,7 +8,6 @@ when the marker file records the same requirement list.
 from __future__ import annotations
 
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -39,4 +38,3 @@ def ensure_peers_env() -> Path:
 
 if __name__ == "__main__":
     print(ensure_peers_env())
-    sys.exit(0)
