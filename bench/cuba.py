@@ -11,7 +11,8 @@ Peers run from bench/.venv-peers (created on first use; never a package dependen
 Columns: import_s (library import), build_s (network construction + code generation and
 compilation), sim_s (time stepping only), first_result_s (import + build + sim in a
 fresh process, i.e. what a user waits for), mean rate and ISI CV. synaptica "cold" runs
-with an empty kernel cache (compiles), "warm" with the cache of a previous run.
+with an empty kernel cache (compiles), the plain rows with the cache of a previous run,
+"other core busy" with a second process spinning on the other core.
 """
 from __future__ import annotations
 
@@ -95,11 +96,18 @@ def main() -> None:
             cold = [run_synaptica(n, seeds[0], args.duration, cold_cache)]
         run_synaptica(n, seeds[0], args.duration, None)  # fill the default cache
         warm = [run_synaptica(n, s, args.duration, None) for s in seeds]
-        rows += [("synaptica (cold cache)", n, cold), ("synaptica", n, warm)]
+        # a shared machine: the other core kept busy by another process
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            busy = [run_synaptica(n, s, args.duration, None) for s in seeds]
+        finally:
+            hog.kill()
+        rows += [("synaptica (cold cache)", n, cold), ("synaptica", n, warm),
+                 ("synaptica (other core busy)", n, busy)]
         for run in runs:
             results = [run_one(peer_python, run, n, args.duration, s) for s in seeds]
             rows.append((run.replace(":", " "), n, results))
-        for label, size, results in rows[-(2 + len(runs)):]:
+        for label, size, results in rows[-(3 + len(runs)):]:
             print(f"{label:28s} N={size:6d} sim {median(results, 'sim_s'):7.3f} s  "
                   f"first result {median(results, 'total_s'):7.2f} s  rate {median(results, 'mean_rate_hz'):.2f} Hz",
                   flush=True)
