@@ -282,8 +282,6 @@ def test_unknown_receptor_raises(small):
         net.connect(gen, pop, weight=1.0, target="v")  # a state variable, but not a receptor
 
 
-@pytest.mark.xfail(strict=True, reason="Network.connect counts only pre_index as a wiring choice: "
-                   "post_index alone is silently ignored and a dense all-to-all projection is built")
 def test_post_index_without_pre_index_raises(small):
     net, gen, pop = small
     with pytest.raises(ValueError, match="pre_index"):
@@ -357,9 +355,6 @@ def test_torch_path_float32_with_projections(torch_one_thread):
     np.testing.assert_allclose(results[torch.float32], results[torch.float64], rtol=0, atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="RateMonitor loses counts when a SpikeMonitor buffer grows "
-                   "mid-chunk: the resumed kernel indexes rm counts by step - step0 with the new step0 "
-                   "(engine/cpu.py rate monitor, engine/network.py _run_chunk)")
 def test_rate_monitor_consistent_with_spike_monitor_when_buffers_grow():
     net = Network(dt=DT, dtype=F64)
     pop = net.add_population(100, LIF(t_ref=0.0))
@@ -369,3 +364,32 @@ def test_rate_monitor_consistent_with_spike_monitor_when_buffers_grow():
     assert spikes.count == 200_000
     assert rate.counts.sum() == spikes.count
     assert np.all(rate.counts == 100)
+
+
+def test_inhibitory_conductance_projection_adds_positive_conductance():
+    from synaptica.neurons import LIFConductance
+
+    net = Network(dt=DT, dtype=F64)
+    gen = net.add_spike_generator(1, [1.0], [0])
+    pop = net.add_population(1, LIFConductance(v_rest=-60.0, v_reset=-70.0, v_th=-50.0))
+    net.connect(gen, pop, weight=4.0, sign="inhibitory")
+    net.run(2.0)
+    assert pop.g_inh.item() > 0 and pop.g_exc.item() == 0  # inhibition: g_inh up, v pulled to e_inh
+    assert pop.v.item() < -60.0
+    with pytest.raises(ValueError, match="must be >= 0"):
+        net.connect(gen, pop, weight=-1.0, target="g_inh")
+
+
+def test_state_monitor_times_are_the_end_of_each_step():
+    net = Network(dt=DT, dtype=F64)
+    pop = net.add_population(1, LIF())
+    mon = net.monitor_state(pop, "v", every=2)
+    net.run(1.0)
+    np.testing.assert_allclose(mon.times_ms, (np.arange(0, 10, 2) + 1) * DT)
+
+
+def test_poisson_set_rates_rejects_more_than_one_spike_per_step():
+    net = Network(dt=1.0)
+    source = net.add_poisson(3, 10.0)
+    with pytest.raises(ValueError, match="exceeds one spike per step"):
+        source.set_rates(2000.0)

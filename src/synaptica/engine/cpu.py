@@ -189,9 +189,9 @@ class CompiledLoop:
             emit(f"        st{m}_count[0] = c + 1")
         for m, mon in enumerate(net.rate_monitors):
             g = net.groups.index(mon.group)
-            args.append(f"rm{m}_counts")
+            args.extend([f"rm{m}_counts", "chunk0"])
             emit(f"    for b in range(batch):")
-            emit(f"        rm{m}_counts[step - step0, b] = g{g}_nfired[b]")
+            emit(f"        rm{m}_counts[step - chunk0, b] = g{g}_nfired[b]")
         emit("return step_end")
 
         self.arguments = list(dict.fromkeys(args))

@@ -5,7 +5,10 @@
 * :class:`StateMonitor` samples one state variable of chosen neurons every ``every`` steps.
 * :class:`RateMonitor` counts the spikes of a group in every step (population rate).
 
-All record after the step's update and spike delivery (see :class:`Network`).
+All record after the step's update and spike delivery (see :class:`Network`). Spike
+times are stamped with the start of the step in which the threshold was crossed
+(step * dt, as Brian2 does); state samples with the end of the step, (step + 1) * dt,
+the time their values belong to.
 """
 from __future__ import annotations
 
@@ -83,7 +86,8 @@ class StateMonitor:
 
     @property
     def times_ms(self) -> np.ndarray:
-        return self.steps * self.dt
+        """Time of each sample: the end of the step it was taken after, (step + 1) * dt."""
+        return (self.steps + 1) * self.dt
 
     @property
     def values(self) -> np.ndarray:

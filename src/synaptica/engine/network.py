@@ -89,10 +89,7 @@ class Network:
 
     def add_poisson(self, n: int, rate_hz: Any, name: str | None = None) -> PoissonInput:
         """Add ``n`` independent Poisson spike sources firing at ``rate_hz`` (Hz)."""
-        group = PoissonInput(n, rate_hz, name or f"poisson{len(self.groups)}")
-        if np.any(group.rates_hz * self.dt * 1e-3 > 1.0):
-            raise ValueError(f"PoissonInput '{group.name}': rate x dt exceeds one spike per step")
-        return self._add_group(group)
+        return self._add_group(PoissonInput(n, rate_hz, name or f"poisson{len(self.groups)}", self.dt))
 
     def add_spike_generator(self, n: int, times_ms: Any, ids: Any, name: str | None = None) -> SpikeGeneratorInput:
         """Add ``n`` sources that spike at the given times (ms) and neuron ids."""
@@ -132,6 +129,8 @@ class Network:
         receptors = post.model.receptors
         target = target or (receptors[1] if sign == "inhibitory" and len(receptors) > 1 else receptors[0])
         delay_steps = self._delay_steps(delay, name)
+        if (pre_index is None) != (post_index is None):
+            raise ValueError(f"Projection '{name}': give pre_index and post_index together")
         wiring = sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one)
         if wiring > 1:
             raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
@@ -274,7 +273,7 @@ class Network:
 
     def _run_chunk(self, chunk_end: int) -> None:
         values = self._kernel_values(chunk_end - self.step)
-        step0 = self.step
+        step0 = values["chunk0"] = self.step  # rows of per-step records count from here
         while self.step < chunk_end:
             reached = self._compiled.run(self.step, chunk_end, values)
             for m, mon in enumerate(self.spike_monitors):
@@ -296,7 +295,7 @@ class Network:
                 f"sm{m}_count": np.array([mon.count], dtype=np.int64)}
 
     def _kernel_values(self, chunk: int) -> dict[str, Any]:
-        v: dict[str, Any] = {"rng": self.noise_state}
+        v: dict[str, Any] = {"rng": self.noise_state, "chunk0": self.step}
         for g, group in enumerate(self.groups):
             v[f"g{g}_spk"] = group.spikes.numpy()
             v[f"g{g}_fired"] = np.zeros((self.batch_size, group.n), dtype=np.int64)

@@ -81,8 +81,9 @@ class PoissonInput(Group):
 
     kind = "poisson"
 
-    def __init__(self, n: int, rate_hz: Any, name: str) -> None:
+    def __init__(self, n: int, rate_hz: Any, name: str, dt: float) -> None:
         super().__init__(n, name)
+        self.dt = dt
         self.rates_hz = np.zeros(self.n)
         self.set_rates(rate_hz)
 
@@ -90,6 +91,9 @@ class PoissonInput(Group):
         rates = np.broadcast_to(np.asarray(rate_hz, dtype=float), (self.n,)).copy()
         if not np.all(np.isfinite(rates)) or np.any(rates < 0):
             raise ValueError(f"PoissonInput '{self.name}': rates must be finite and >= 0 Hz")
+        if np.any(rates * self.dt * 1e-3 > 1.0):
+            raise ValueError(f"PoissonInput '{self.name}': rate x dt exceeds one spike per step "
+                             f"(max rate {1e3 / self.dt:g} Hz at dt = {self.dt} ms)")
         self.rates_hz[:] = rates
 
 

@@ -48,6 +48,7 @@ class NeuronModel:
 
     state: ClassVar[tuple[str, ...]] = ()
     receptors: ClassVar[tuple[str, ...]] = ()
+    conductance_based: ClassVar[bool] = False  # receptors are conductances (weights >= 0)
     parameters: ClassVar[Mapping[str, Parameter]] = {}
     coefficients_function: ClassVar[Callable]
     update_function: ClassVar[Callable]

@@ -38,6 +38,7 @@ class LIFConductance(LIF):
 
     state = ("v", "g_exc", "g_inh", "refractory")
     receptors = ("g_exc", "g_inh")
+    conductance_based = True
     parameters = {
         **LIF.parameters,
         "e_exc": Parameter(0.0, "mV", help="excitatory reversal potential"),

@@ -33,6 +33,9 @@ class Projection:
         if sign not in SIGNS:
             raise ValueError(f"Projection '{name}': sign must be 'excitatory', 'inhibitory' or None, got {sign!r}")
         self.sign = sign
+        # Conductance receptors take non-negative increments (nS); inhibition comes from
+        # the reversal potential, so "inhibitory" only selects the receptor.
+        self.conductance = bool(getattr(post.model, "conductance_based", False))
         self.kind = "dense" if pre_index is None else "sparse"
         self.kernel_index = None
         if self.kind == "dense":
@@ -76,6 +79,11 @@ class Projection:
         w = self.weights.detach().cpu().numpy()
         if not np.all(np.isfinite(w)):
             raise ValueError(f"Projection '{self.name}': weights contain NaN or infinity")
+        if self.conductance:
+            if np.any(w < 0):
+                raise ValueError(f"Projection '{self.name}': conductance increments (nS) onto "
+                                 f"'{self.target}' must be >= 0")
+            return
         if self.sign == "excitatory" and np.any(w < 0):
             raise ValueError(f"Projection '{self.name}': excitatory (Dale's law) but has negative weights")
         if self.sign == "inhibitory" and np.any(w > 0):
@@ -90,7 +98,7 @@ class Projection:
         w = self.weights if weights is None else weights
         if self.sign is None:
             return w
-        return SIGNS[self.sign] * w.abs()
+        return (1 if self.conductance else SIGNS[self.sign]) * w.abs()
 
     def synapse_weights(self, weights: torch.Tensor | None = None) -> torch.Tensor:
         """Per-synapse weights (sparse) or the matrix (dense), sign applied."""
