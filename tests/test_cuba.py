@@ -61,7 +61,7 @@ def test_cli_runs_cuba_end_to_end(tmp_path):
     from click.testing import CliRunner
     from synaptica.cli.main import main
 
-    out = tmp_path / "run"
+    out = tmp_path / "not" / "yet" / "there"  # parents created, as for `make demo` on a fresh clone
     result = CliRunner().invoke(main, ["run", "cuba", "--set", "n=400", "--set", "duration_ms=200", "--out", str(out)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -71,6 +71,7 @@ def test_cli_runs_cuba_end_to_end(tmp_path):
     for png in ("raster.png", "rate_histogram.png", "isi_cv_histogram.png"):
         assert (out / png).stat().st_size > 1000
     assert "n = 400" in (out / "config.toml").read_text()
+    assert not out.with_name(out.name + ".checkpoint.npz").exists()  # removed after success
 
 
 def test_cli_rejects_delay_shorter_than_dt_before_simulating(tmp_path):

@@ -354,6 +354,7 @@ class Network:
     def save_checkpoint(self, path: str | Path, tag: str = "") -> None:
         """Write the run state to ``path`` (.npz), atomically; ``tag`` identifies the run."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, tag=np.array(tag), **self.state_arrays())
         tmp.replace(path)
