@@ -13,7 +13,8 @@ the upswing finite within one step. Defaults are the paper's cortical pyramidal 
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp, minimum, spike, detach, where
+from synaptica.engine.primitives import exp, minimum
+from synaptica.neurons.reset import fire_and_reset
 from synaptica.neurons.base import NeuronModel, Parameter
 
 
@@ -29,9 +30,7 @@ def adex_update(v, w, i_exc, i_inh, i_ext, dt, c_m, g_l, e_l, v_t, delta_t, a, t
     dv = (-g_l * (v - e_l) + upswing - w + i_ext + i_exc + i_inh) / c_m
     w = w + dt * (a * (v - e_l) - w) / tau_w
     v = v + dt * dv
-    s = spike(v - v_peak)
-    s_reset = detach(s)
-    v = where(s_reset > 0.0, v_reset, v)
+    v, s_reset, s = fire_and_reset(v, v_peak, v_reset)
     return v, w + b * s_reset, i_exc * decay_exc, i_inh * decay_inh, s
 
 
@@ -56,6 +55,7 @@ class AdEx(NeuronModel):
     }
     coefficients_function = staticmethod(adex_coefficients)
     update_function = staticmethod(adex_update)
+    helpers = (fire_and_reset,)
 
     def initial_state(self):
         return {"v": self.values["e_l"], "w": 0.0, "i_exc": 0.0, "i_inh": 0.0}

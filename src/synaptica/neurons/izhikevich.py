@@ -11,7 +11,8 @@ for accurate spike shapes). Standard parameter sets: :data:`IZHIKEVICH_PRESETS`.
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp, spike, detach, where
+from synaptica.engine.primitives import exp
+from synaptica.neurons.reset import fire_and_reset
 from synaptica.neurons.base import NeuronModel, Parameter
 
 #: (a, b, c, d) of the classes in Izhikevich (2003), Fig. 2.
@@ -33,9 +34,7 @@ def izhikevich_update(v, u, i_exc, i_inh, i_ext, dt, a, b, c, d, v_peak, decay_e
     current = i_ext + i_exc + i_inh
     v_new = v + dt * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
     u = u + dt * a * (b * v - u)
-    s = spike(v_new - v_peak)
-    s_reset = detach(s)
-    v = where(s_reset > 0.0, c, v_new)
+    v, s_reset, s = fire_and_reset(v_new, v_peak, c)
     return v, u + d * s_reset, i_exc * decay_exc, i_inh * decay_inh, s
 
 
@@ -55,6 +54,7 @@ class Izhikevich(NeuronModel):
     }
     coefficients_function = staticmethod(izhikevich_coefficients)
     update_function = staticmethod(izhikevich_update)
+    helpers = (fire_and_reset,)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "Izhikevich":
