@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from synaptica.engine.primitives import exp, minimum
 from synaptica.neurons.reset import fire_and_reset
-from synaptica.neurons.base import NeuronModel, Parameter
+from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 
 
 def adex_coefficients(dt, c_m, g_l, e_l, v_t, delta_t, a, tau_w, b, v_reset, v_peak, tau_exc, tau_inh):
@@ -50,8 +50,7 @@ class AdEx(NeuronModel):
         "b": Parameter(80.5, "pA", help="spike-triggered adaptation"),
         "v_reset": Parameter(-70.6, "mV", help="reset potential"),
         "v_peak": Parameter(20.0, "mV", help="spike detection"),
-        "tau_exc": Parameter(5.0, "ms", positive=True),
-        "tau_inh": Parameter(10.0, "ms", positive=True),
+        **EXPONENTIAL_SYNAPSE_PARAMETERS,
     }
     coefficients_function = staticmethod(adex_coefficients)
     update_function = staticmethod(adex_update)

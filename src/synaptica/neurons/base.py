@@ -38,6 +38,13 @@ class Parameter:
     help: str = ""
 
 
+#: Exponential current synapses that most models carry (receptors i_exc and i_inh).
+EXPONENTIAL_SYNAPSE_PARAMETERS = {
+    "tau_exc": Parameter(5.0, "ms", positive=True, help="excitatory synaptic time constant"),
+    "tau_inh": Parameter(10.0, "ms", positive=True, help="inhibitory synaptic time constant"),
+}
+
+
 class NeuronModel:
     """A neuron model with validated parameters (scalars or per-neuron arrays).
 

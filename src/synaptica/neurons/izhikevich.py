@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from synaptica.engine.primitives import exp
 from synaptica.neurons.reset import fire_and_reset
-from synaptica.neurons.base import NeuronModel, Parameter
+from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 
 #: (a, b, c, d) of the classes in Izhikevich (2003), Fig. 2.
 IZHIKEVICH_PRESETS = {
@@ -49,8 +49,7 @@ class Izhikevich(NeuronModel):
         "c": Parameter(-65.0, "mV", help="after-spike reset of v"),
         "d": Parameter(8.0, "", help="after-spike increment of u"),
         "v_peak": Parameter(30.0, "mV", help="spike cut-off"),
-        "tau_exc": Parameter(5.0, "ms", positive=True),
-        "tau_inh": Parameter(10.0, "ms", positive=True),
+        **EXPONENTIAL_SYNAPSE_PARAMETERS,
     }
     coefficients_function = staticmethod(izhikevich_coefficients)
     update_function = staticmethod(izhikevich_update)

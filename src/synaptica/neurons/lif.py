@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from synaptica.engine.primitives import exp, maximum, spike, detach, where
-from synaptica.neurons.base import NeuronModel, Parameter
+from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 
 
 def lif_coefficients(dt, tau_m, tau_exc, tau_inh, v_rest, v_reset, v_th, r_m, t_ref, reset):
@@ -84,8 +84,7 @@ class LIF(NeuronModel):
     receptors = ("i_exc", "i_inh")
     parameters = {
         "tau_m": Parameter(20.0, "ms", positive=True, help="membrane time constant"),
-        "tau_exc": Parameter(5.0, "ms", positive=True, help="excitatory synaptic time constant"),
-        "tau_inh": Parameter(10.0, "ms", positive=True, help="inhibitory synaptic time constant"),
+        **EXPONENTIAL_SYNAPSE_PARAMETERS,
         "v_rest": Parameter(-65.0, "mV", help="resting (leak reversal) potential"),
         "v_reset": Parameter(-65.0, "mV", help="reset potential"),
         "v_th": Parameter(-50.0, "mV", help="firing threshold"),
