@@ -127,3 +127,24 @@ class RateMonitor:
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.chunks = [arrays["counts"]]
+
+
+class CountMonitor:
+    """Spike count of every neuron in every trial: ``counts`` is (trials, batch, n)."""
+
+    def __init__(self, group, batch: int, name: str) -> None:
+        self.group, self.name = group, name
+        self.counts = np.zeros((0, batch, group.n), dtype=np.int64)
+
+    def reserve(self, trials: int) -> None:
+        """Make room for trials [0, trials)."""
+        if trials > self.counts.shape[0]:
+            grown = np.zeros((trials, *self.counts.shape[1:]), dtype=np.int64)
+            grown[: self.counts.shape[0]] = self.counts
+            self.counts = grown
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.counts = arrays["counts"].copy()

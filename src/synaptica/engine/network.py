@@ -7,8 +7,15 @@ Per step ``t`` (all groups see the state of step t-1):
 3. every population applies its model's ``update`` (integrate, threshold, reset);
 4. this step's spikes are pushed through the projections into the ring buffers at
    t + delay (delay >= 1 step), touching only the synapses of neurons that spiked;
-5. plasticity rules (attached to projections) update weights from spikes and traces;
+5. modulators update, then plasticity rules (attached to projections) update weights
+   from this step's spikes and their traces (see :mod:`synaptica.plasticity.base`);
 6. monitors record.
+
+With :meth:`Network.set_trials` the run is cut into trials of fixed length (one input
+pattern each, as in Diehl & Cook 2015): at the first step of every trial the state is
+reset (except variables kept, e.g. adaptive thresholds), pending synaptic input and
+plasticity traces are cleared, weights are normalised, and Poisson inputs switch to
+that trial's row of rates.
 
 ``run`` executes this on the compiled CPU loop (:mod:`synaptica.engine.cpu`) or, for
 CUDA tensors or when gradients are needed, step by step with torch operations
@@ -23,7 +30,8 @@ import numpy as np
 import torch
 
 from synaptica.engine.errors import CheckpointError
-from synaptica.engine.monitors import RateMonitor, SpikeMonitor, StateMonitor
+from synaptica.engine.modulators import Modulator
+from synaptica.engine.monitors import CountMonitor, RateMonitor, SpikeMonitor, StateMonitor
 from synaptica.engine.population import CurrentInput, Group, PoissonInput, Population, SpikeGeneratorInput
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
@@ -60,6 +68,10 @@ class Network:
         self.spike_monitors: list[SpikeMonitor] = []
         self.state_monitors: list[StateMonitor] = []
         self.rate_monitors: list[RateMonitor] = []
+        self.count_monitors: list[CountMonitor] = []
+        self.modulators: dict[str, Modulator] = {}
+        self.trial_steps = 0
+        self.trial_keep: tuple[str, ...] = ()
         self.currents: list[CurrentInput] = []
         self.receptor_buffers: list[tuple[Population, str]] = []
         self.buffers: list[torch.Tensor] = []
@@ -108,7 +120,8 @@ class Network:
                 pre_index: Any = None, post_index: Any = None, one_to_one: bool = False,
                 kernel: Any = None, in_shape: tuple | None = None, stride: int = 1, padding: int = 0,
                 delay: Any = None, target: str | None = None, sign: str | None = None,
-                allow_self: bool = True, name: str | None = None) -> Projection:
+                allow_self: bool = True, name: str | None = None, plasticity: Any = None,
+                stp: Any = None) -> Projection:
         """Connect ``pre`` to receptor ``target`` of ``post``. Exactly one way of wiring:
 
         * ``p``: random sparse, each pair with probability p, all with ``weight``;
@@ -120,6 +133,8 @@ class Network:
         ``delay`` (ms; scalar or one per synapse) defaults to dt and must be >= dt.
         ``target`` defaults to the first receptor of ``post`` (the second for
         ``sign="inhibitory"``); ``sign`` enforces Dale's law on the weights.
+        ``plasticity``: a :class:`~synaptica.plasticity.base.PlasticityRule` that learns the
+        weights; ``stp``: short-term plasticity (:class:`~synaptica.plasticity.TsodyksMarkram`).
         """
         name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
         if not isinstance(post, Population):
@@ -158,6 +173,9 @@ class Network:
         else:
             proj = Projection(pre, post, target, weights=weight, **common)
         proj.weights = proj.weights.to(device=self.device, dtype=self.dtype)
+        if plasticity is not None:
+            plasticity.validate_for(proj, self)
+        proj.attach(self.batch_size, self.dtype, self.device, plasticity, stp)
         self.projections.append(proj)
         self._compiled = None
         return proj
@@ -172,6 +190,46 @@ class Network:
             raise ValueError(f"Projection '{name}': delay {d.min()} ms is shorter than dt = {self.dt} ms")
         steps = np.round(d / self.dt).astype(np.int64)
         return int(steps) if steps.ndim == 0 else steps
+
+    def add_modulator(self, name: str, tau: float | None = None, source: Group | None = None,
+                      gain: float = 1.0) -> Modulator:
+        """Add a named neuromodulator that plasticity rules can read (see
+        :mod:`synaptica.engine.modulators`): decays with ``tau`` ms (None: holds), jumps
+        by scheduled pulses and by ``gain`` per spike of ``source``."""
+        if name in self.modulators:
+            raise ValueError(f"Network: a modulator named '{name}' exists already")
+        if source is not None and source not in self.groups:
+            raise ValueError(f"Modulator '{name}': source group must belong to this network")
+        mod = Modulator(name, tau, source, gain, self.batch_size, self.dt)
+        self.modulators[name] = mod
+        self._compiled = None
+        return mod
+
+    def set_trials(self, duration: float, keep: tuple[str, ...] = ()) -> None:
+        """Cut runs into trials of ``duration`` ms (see module doc); state variables named
+        in ``keep`` (e.g. ``("theta",)``) carry over from trial to trial."""
+        steps = int(round(duration / self.dt))
+        if not np.isfinite(duration) or steps < 1 or abs(steps * self.dt - duration) > 1e-6 * duration:
+            raise ValueError(f"Network.set_trials: duration must be a positive multiple of dt={self.dt} ms, "
+                             f"got {duration}")
+        known = {v for pop in self.populations for v in pop.model.state}
+        unknown = sorted(set(keep) - known)
+        if unknown:
+            raise ValueError(f"Network.set_trials: no population has state variable(s) {unknown}")
+        self.trial_steps, self.trial_keep = steps, tuple(keep)
+        self._compiled = None
+
+    @property
+    def trial(self) -> int:
+        """Index of the trial the next step belongs to (0 without trials)."""
+        return self.step // self.trial_steps if self.trial_steps else 0
+
+    def monitor_counts(self, group: Group, name: str | None = None) -> CountMonitor:
+        """Count each neuron's spikes per trial (the whole run is one trial without trials)."""
+        mon = CountMonitor(group, self.batch_size, name or f"counts:{group.name}")
+        self.count_monitors.append(mon)
+        self._compiled = None
+        return mon
 
     def monitor_spikes(self, group: Group, name: str | None = None) -> SpikeMonitor:
         mon = SpikeMonitor(group, name or f"spikes:{group.name}")
@@ -288,6 +346,16 @@ class Network:
             mon.record(steps[steps % mon.every == 0], values[f"st{m}_values"][:c].copy())
         for m, mon in enumerate(self.rate_monitors):
             mon.record(values[f"rm{m}_counts"].copy())
+        for p, proj in enumerate(self.projections):
+            if proj.plasticity is not None:
+                proj.store_kernel_weights(values[f"p{p}_w"])
+
+    def rule_coefficients(self, rule) -> dict[str, float]:
+        """A rule's numbers for this network's dt, with ``period`` the on_step interval (ms)."""
+        return {**rule.coefficients(self.dt), "period": self.rule_interval_steps(rule) * self.dt}
+
+    def rule_interval_steps(self, rule) -> int:
+        return max(1, int(round(rule.values["interval"] / self.dt)))
 
     def _spike_monitor_values(self, m: int) -> dict[str, np.ndarray]:
         mon = self.spike_monitors[m]
@@ -306,8 +374,12 @@ class Network:
                 v[f"g{g}_iext"] = group.i_ext.numpy()
                 for key, value in self._coefficients[group.name].items():
                     v[f"g{g}_c_{key}"] = value
+                for var, value in group.model.initial_state().items():
+                    v[f"g{g}_init_{var}"] = np.ascontiguousarray(np.broadcast_to(value, (group.n,)),
+                                                                 dtype=group.state[var].numpy().dtype)
             elif isinstance(group, PoissonInput):
-                v[f"g{g}_prob"] = group.rates_hz * self.dt * 1e-3
+                v[f"g{g}_logq"] = group.log_no_spike()
+                v[f"g{g}_next"] = group.next_spike.numpy()
             elif isinstance(group, SpikeGeneratorInput):
                 v[f"g{g}_ev_step"] = group.event_steps(self.dt)
                 v[f"g{g}_ev_id"] = group.ids
@@ -316,12 +388,39 @@ class Network:
             v[f"ci{c}_values"], v[f"ci{c}_start"] = current.values, current.start_step
         for r, buf in enumerate(self.buffers):
             v[f"rb{r}"] = buf.numpy()
+        v["trial_steps"] = self.trial_steps
+        last_trial = (self.step + chunk) // self.trial_steps if self.trial_steps else 0
+        for m, mod in enumerate(self.modulators.values()):
+            v[f"mod{m}"] = mod.value.numpy()
+            v[f"mod{m}_k"] = np.array([mod.decay, mod.gain])
+            v[f"mod{m}_psteps"], v[f"mod{m}_pamounts"] = mod.pulse_steps, mod.pulse_amounts
+            v[f"mod{m}_ptr"] = np.array([np.searchsorted(mod.pulse_steps, self.step)], dtype=np.int64)
         for p, proj in enumerate(self.projections):
-            w = proj.synapse_weights().detach().numpy()
-            v[f"p{p}_w"] = np.ascontiguousarray(w, dtype=np.float64)
+            v[f"p{p}_w"] = proj.kernel_weights()
+            v[f"p{p}_wf"] = v[f"p{p}_w"].reshape(-1)
             v[f"p{p}_delay"] = proj.delay_steps
             if proj.kind == "sparse":
                 v[f"p{p}_indptr"], v[f"p{p}_indices"] = proj.indptr, proj.indices
+            rule = proj.plasticity
+            if rule is not None:
+                state = proj.plastic_state
+                v[f"p{p}_tpre"], v[f"p{p}_tpost"] = state["traces_pre"].numpy(), state["traces_post"].numpy()
+                v[f"p{p}_ss"] = state["synapse_state"].numpy()
+                v[f"p{p}_dpre"], v[f"p{p}_dpost"] = rule.trace_decays(self.dt)
+                v[f"p{p}_k"] = np.array(list(self.rule_coefficients(rule).values()))
+                v[f"p{p}_lr"] = rule.learning_rates(0, last_trial + 1)
+                v[f"p{p}_interval"] = self.rule_interval_steps(rule)
+                v[f"p{p}_norm"] = float(rule.normalize or 0.0)
+                v[f"p{p}_norm_steps"] = max(1, int(round((rule.normalize_every or self.dt) / self.dt)))
+                if proj.kind == "sparse":
+                    v[f"p{p}_cptr"], v[f"p{p}_csyn"] = proj.incoming()
+                    v[f"p{p}_spre"] = proj.synapse_index()[0]
+            if proj.stp is not None:
+                v[f"p{p}_stp"] = proj.plastic_state["stp"].numpy()
+                v[f"p{p}_stp_k"] = np.array([*proj.stp.constants(), self.dt])
+        for m, mon in enumerate(self.count_monitors):
+            mon.reserve(last_trial + 1)
+            v[f"cm{m}_counts"] = mon.counts
         for m, mon in enumerate(self.spike_monitors):
             mon.reserve(mon.count + self.batch_size * mon.group.n * 8)
             v.update(self._spike_monitor_values(m))
@@ -333,6 +432,10 @@ class Network:
         for m, _ in enumerate(self.rate_monitors):
             v[f"rm{m}_counts"] = np.zeros((chunk, self.batch_size), dtype=np.int64)
         return v
+
+    @property
+    def monitors(self) -> list:
+        return [*self.spike_monitors, *self.state_monitors, *self.rate_monitors, *self.count_monitors]
 
     # -- checkpoints -----------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -346,7 +449,12 @@ class Network:
             out[f"buffer.{r}"] = buf.cpu().numpy()
         for p, proj in enumerate(self.projections):
             out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
-        for mon in (*self.spike_monitors, *self.state_monitors, *self.rate_monitors):
+        for p, proj in enumerate(self.projections):
+            for key, tensor in proj.plastic_state.items():
+                out[f"projection.{p}.{key}"] = tensor.detach().cpu().numpy()
+        for name, mod in self.modulators.items():
+            out[f"modulator.{name}"] = mod.value.cpu().numpy()
+        for mon in self.monitors:
             for key, value in mon.arrays().items():
                 out[f"monitor.{mon.name}.{key}"] = value
         return out
@@ -391,6 +499,10 @@ class Network:
         for p, proj in enumerate(self.projections):
             with torch.no_grad():
                 proj.weights.copy_(torch.from_numpy(arrays[f"projection.{p}.weights"]))
-        for mon in (*self.spike_monitors, *self.state_monitors, *self.rate_monitors):
+                for key, tensor in proj.plastic_state.items():
+                    tensor.copy_(torch.from_numpy(arrays[f"projection.{p}.{key}"]))
+        for name, mod in self.modulators.items():
+            mod.value.copy_(torch.from_numpy(arrays[f"modulator.{name}"]))
+        for mon in self.monitors:
             prefix = f"monitor.{mon.name}."
             mon.restore({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})

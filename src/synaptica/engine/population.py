@@ -73,9 +73,13 @@ class Population(Group):
 
 
 class PoissonInput(Group):
-    """Independent Poisson spike trains; ``rate_hz`` a scalar or one rate per neuron (Hz).
+    """Independent Poisson spike trains (Hz): ``rate_hz`` a scalar, one rate per neuron
+    (n,), or a table (trials, n) whose row ``t`` drives trial ``t`` (see
+    :meth:`Network.set_trials`; the last row repeats if the run outlasts the table).
 
-    Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1).
+    Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1); the
+    compiled path draws the step of each neuron's next spike from the geometric
+    distribution, so its cost grows with the number of spikes, not of draws.
     Rates may be changed between runs via :meth:`set_rates`.
     """
 
@@ -84,17 +88,40 @@ class PoissonInput(Group):
     def __init__(self, n: int, rate_hz: Any, name: str, dt: float) -> None:
         super().__init__(n, name)
         self.dt = dt
-        self.rates_hz = np.zeros(self.n)
+        self.rates_hz = np.zeros((1, self.n))
+        self.next_spike: torch.Tensor | None = None
         self.set_rates(rate_hz)
 
+    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+        super().allocate(batch, dtype, device)
+        self.next_spike = torch.full((batch, self.n), -1, dtype=torch.int64)
+
     def set_rates(self, rate_hz: Any) -> None:
-        rates = np.broadcast_to(np.asarray(rate_hz, dtype=float), (self.n,)).copy()
+        rates = np.asarray(rate_hz, dtype=float)
+        if rates.ndim == 2 and rates.shape[1] == self.n:
+            rates = rates.copy()
+        else:
+            try:
+                rates = np.broadcast_to(rates, (self.n,))[None].copy()
+            except ValueError:
+                raise ValueError(f"PoissonInput '{self.name}': rates must be a scalar, ({self.n},) or "
+                                 f"(trials, {self.n}), got shape {rates.shape}") from None
         if not np.all(np.isfinite(rates)) or np.any(rates < 0):
             raise ValueError(f"PoissonInput '{self.name}': rates must be finite and >= 0 Hz")
         if np.any(rates * self.dt * 1e-3 > 1.0):
             raise ValueError(f"PoissonInput '{self.name}': rate x dt exceeds one spike per step "
                              f"(max rate {1e3 / self.dt:g} Hz at dt = {self.dt} ms)")
-        self.rates_hz[:] = rates
+        self.rates_hz = rates
+        if self.next_spike is not None:
+            self.next_spike.fill_(-1)  # redraw every next spike at the new rates
+
+    def log_no_spike(self) -> np.ndarray:
+        """(rows, n) log(1 - rate dt), the geometric distribution's parameter."""
+        with np.errstate(divide="ignore"):
+            return np.log1p(-self.rates_hz * self.dt * 1e-3)
+
+    def arrays(self) -> dict[str, torch.Tensor]:
+        return {**super().arrays(), "next_spike": self.next_spike}
 
 
 class SpikeGeneratorInput(Group):

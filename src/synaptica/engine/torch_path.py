@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from synaptica.engine.population import PoissonInput, Population, SpikeGeneratorInput
-from synaptica.engine.primitives import torch_primitives
+from synaptica.engine.primitives import bind, torch_primitives
+from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulators
 
 
 class HeavisideFastSigmoid(torch.autograd.Function):
@@ -32,18 +33,19 @@ class HeavisideFastSigmoid(torch.autograd.Function):
 
 
 def _synapse_delivery(proj, device):
-    """Function (B, n_pre) spikes -> list of (delay_steps, (B, n_post) input)."""
-    w = proj.synapse_weights()
+    """Function (B, n_pre) spikes -> list of (delay_steps, (B, n_post) input); reads the
+    current weights at every call (plasticity may change them)."""
     delays = proj.delay_steps
     if proj.kind == "dense":
         if np.ndim(delays) == 0:
-            return lambda s: [(delays, s @ w)]
+            return lambda s: [(delays, s @ proj.synapse_weights())]
         masks = {int(d): torch.as_tensor(delays == d, device=device) for d in np.unique(delays)}
-        return lambda s: [(d, s @ (w * m)) for d, m in masks.items()]
+        return lambda s: [(d, s @ (proj.synapse_weights() * m)) for d, m in masks.items()]
     pre = torch.as_tensor(np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr)), device=device)
     post = torch.as_tensor(proj.indices, device=device)
 
     def deliver(s, select=None):
+        w = proj.synapse_weights()
         pre_i, post_i, w_i = (pre, post, w) if select is None else (pre[select], post[select], w[select])
         out = torch.zeros(s.shape[0], proj.post.n, dtype=s.dtype, device=s.device)
         return out.index_add(1, post_i, s[:, pre_i] * w_i)
@@ -68,11 +70,17 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
     receptor_of = {key: r for r, key in enumerate(net.receptor_buffers)}
     deliveries = [(_synapse_delivery(p, device), receptor_of[(p.post, p.target)]) for p in net.projections]
     events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups if isinstance(g, SpikeGeneratorInput)}
+    rules = [TorchRule(net, p, primitives) for p in net.projections if p.plasticity is not None]
+    stp_functions = {p.name: bind(type(p.stp).on_spike, primitives) for p in net.projections if p.stp is not None}
     start = net.step
     for step in range(start, start + n_steps):
+        trial = step // net.trial_steps if net.trial_steps else 0
+        if net.trial_steps and step % net.trial_steps == 0:
+            start_trial(net, rings, rules, step)
         for group in net.groups:                                  # 1. sources
             if isinstance(group, PoissonInput):
-                prob = torch.as_tensor(group.rates_hz * net.dt * 1e-3, dtype=net.dtype, device=device)
+                row = group.rates_hz[min(trial, len(group.rates_hz) - 1)]
+                prob = torch.as_tensor(row * net.dt * 1e-3, dtype=net.dtype, device=device)
                 draw = torch.rand(batch, group.n, generator=net.torch_generator, device=device, dtype=net.dtype)
                 group.spikes = (draw < prob).to(net.dtype)
             elif isinstance(group, SpikeGeneratorInput):
@@ -96,17 +104,23 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
                                                           updates[pop.name])
             pop.state = new_state
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
-            for delay, contribution in deliver(proj.pre.spikes):
+            spikes = proj.pre.spikes
+            if proj.stp is not None:
+                spikes = stp_efficacy(net, proj, spikes, step, stp_functions[proj.name])
+            for delay, contribution in deliver(spikes):
                 slot = (step + delay) % len(rings[r])
                 rings[r][slot] = rings[r][slot] + contribution
-        _record(net, step)                                        # 6. monitors
+        update_modulators(net, step)                              # 5. plasticity
+        for rule in rules:
+            rule.step(step)
+        _record(net, step, trial)                                 # 6. monitors
         net.step = step + 1
     for buf, ring in zip(net.buffers, rings):
         with torch.no_grad():
             buf.copy_(torch.stack(ring))
 
 
-def _record(net, step: int) -> None:
+def _record(net, step: int, trial: int) -> None:
     for mon in net.spike_monitors:
         b, k = torch.nonzero(mon.group.spikes.detach(), as_tuple=True)
         mon.record(np.full(k.numel(), step, dtype=np.int64), k.cpu().numpy().astype(np.int32),
@@ -118,3 +132,6 @@ def _record(net, step: int) -> None:
             mon.record(np.array([step]), values.cpu().numpy()[None].astype(np.float64))
     for mon in net.rate_monitors:
         mon.record(mon.group.spikes.detach().sum(1).cpu().numpy()[None].astype(np.int64))
+    for mon in net.count_monitors:
+        mon.reserve(trial + 1)
+        mon.counts[trial] += mon.group.spikes.detach().cpu().numpy().astype(np.int64)

@@ -5,6 +5,7 @@ from synaptica.neurons.base import NeuronModel, Parameter
 from synaptica.neurons.izhikevich import IZHIKEVICH_PRESETS, Izhikevich
 from synaptica.neurons.lif import LIF
 from synaptica.neurons.lif_conductance import LIFConductance
+from synaptica.neurons.parrot import Parrot
 
 __all__ = ["AdEx", "AdaptiveLIF", "IZHIKEVICH_PRESETS", "Izhikevich", "LIF", "LIFConductance",
-           "NeuronModel", "Parameter"]
+           "NeuronModel", "Parameter", "Parrot"]

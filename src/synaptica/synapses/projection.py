@@ -74,6 +74,57 @@ class Projection:
             delays = delays[order]
         self.delay_steps = delays.astype(np.int64) if delays.ndim else int(delays)
         self.n_synapses = n_synapses
+        self.plasticity = None   # a PlasticityRule, see attach()
+        self.stp = None          # short-term plasticity (TsodyksMarkram), see attach()
+        self.plastic_state: dict[str, torch.Tensor] = {}
+
+    # -- plasticity --------------------------------------------------------------------
+    def attach(self, batch: int, dtype, device, plasticity=None, stp=None) -> None:
+        """Attach a long-term rule and/or short-term plasticity and allocate their state:
+        traces (n_traces, batch, n_pre | n_post), per-synapse state (n_state, batch,
+        n_synapses), Tsodyks-Markram (u, x, last spike step) per presynaptic neuron."""
+        self.plasticity, self.stp = plasticity, stp
+        state = {}
+        if plasticity is not None:
+            rule = type(plasticity)
+            state["traces_pre"] = torch.zeros(len(rule.pre_traces), batch, self.pre.n, dtype=dtype, device=device)
+            state["traces_post"] = torch.zeros(len(rule.post_traces), batch, self.post.n, dtype=dtype,
+                                               device=device)
+            state["synapse_state"] = torch.zeros(len(rule.synapse_state), batch, self.n_synapses, dtype=dtype,
+                                                 device=device)
+        if stp is not None:
+            stp_state = torch.zeros(3, batch, self.pre.n, dtype=dtype, device=device)
+            stp_state[1], stp_state[2] = 1.0, -1.0
+            state["stp"] = stp_state
+        self.plastic_state = state
+
+    @property
+    def negated_in_kernel(self) -> bool:
+        """Inhibitory current synapses: weights are kept as magnitudes and subtracted."""
+        return self.sign == "inhibitory" and not self.conductance
+
+    def kernel_weights(self) -> np.ndarray:
+        """Per-synapse weights as the compiled loop uses them (float64 copy): magnitudes
+        for inhibitory current synapses (see :attr:`negated_in_kernel`), else signed."""
+        w = self.synapse_weights().detach().cpu().numpy()
+        return np.ascontiguousarray(np.abs(w) if self.negated_in_kernel else w, dtype=np.float64)
+
+    def store_kernel_weights(self, w: np.ndarray) -> None:
+        """Write weights changed by plasticity on the compiled path back into ``weights``."""
+        with torch.no_grad():
+            self.weights.copy_(torch.from_numpy(w.reshape(tuple(self.weights.shape))))
+
+    def synapse_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) neuron of every synapse in flat order (i * n_post + j when dense)."""
+        if self.kind == "dense":
+            return (np.repeat(np.arange(self.pre.n), self.post.n), np.tile(np.arange(self.post.n), self.pre.n))
+        return np.repeat(np.arange(self.pre.n), np.diff(self.indptr)), self.indices
+
+    def incoming(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSC view: ``ptr`` (n_post + 1) and the flat synapse indices onto each neuron."""
+        _, post = self.synapse_index()
+        order = np.argsort(post, kind="stable").astype(np.int64)
+        return np.searchsorted(post[order], np.arange(self.post.n + 1)).astype(np.int64), order
 
     def _check_weights(self) -> None:
         w = self.weights.detach().cpu().numpy()
