@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from synaptica.engine.network import Network
-from synaptica.neurons import LIF, AdaptiveLIF, AdEx, Izhikevich, LIFConductance
+from synaptica.neurons import AdaptiveLIFConductance, LIF, AdaptiveLIF, AdEx, Izhikevich, LIFConductance
 
 F64 = torch.float64
 DT = 0.1
@@ -35,6 +35,8 @@ MODELS = {
     "Izhikevich": (lambda: Izhikevich.preset("RS"), (0.0, 8.0), 4.0, -1.0),
     "AdEx": (lambda: AdEx(), (300.0, 650.0), 250.0, -1.0),
     "LIFConductance": (lambda: LIFConductance(), (100.0, 170.0), 1.5, +1.0),
+    "AdaptiveLIFConductance": (lambda: AdaptiveLIFConductance(theta_jump=2.0, tau_adapt=30.0), (100.0, 170.0),
+                               1.5, +1.0),
 }
 
 

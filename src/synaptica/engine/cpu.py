@@ -97,8 +97,9 @@ class CompiledLoop:
         # 1. input sources (Poisson: next spike step drawn from the geometric distribution)
         for g, group in enumerate(net.groups):
             if group.kind == "poisson":
-                args.extend([f"g{g}_logq", f"g{g}_next"])
-                emit(f"    row = min(step // trial_steps if trial_steps > 0 else 0, g{g}_logq.shape[0] - 1)")
+                args.extend([f"g{g}_logq", f"g{g}_next", f"g{g}_row0"])
+                emit(f"    row = min(max((step // trial_steps if trial_steps > 0 else 0) - g{g}_row0, 0), "
+                     f"g{g}_logq.shape[0] - 1)")
                 emit(f"    restart = trial_steps > 0 and step % trial_steps == 0")
                 emit(f"    for b in range(batch):")
                 emit(f"        nf = 0")

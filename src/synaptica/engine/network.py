@@ -380,6 +380,7 @@ class Network:
             elif isinstance(group, PoissonInput):
                 v[f"g{g}_logq"] = group.log_no_spike()
                 v[f"g{g}_next"] = group.next_spike.numpy()
+                v[f"g{g}_row0"] = group.first_trial
             elif isinstance(group, SpikeGeneratorInput):
                 v[f"g{g}_ev_step"] = group.event_steps(self.dt)
                 v[f"g{g}_ev_id"] = group.ids

@@ -96,7 +96,8 @@ class PoissonInput(Group):
         super().allocate(batch, dtype, device)
         self.next_spike = torch.full((batch, self.n), -1, dtype=torch.int64)
 
-    def set_rates(self, rate_hz: Any) -> None:
+    def set_rates(self, rate_hz: Any, first_trial: int = 0) -> None:
+        """New rates (see class doc); row 0 of a table drives trial ``first_trial``."""
         rates = np.asarray(rate_hz, dtype=float)
         if rates.ndim == 2 and rates.shape[1] == self.n:
             rates = rates.copy()
@@ -112,8 +113,13 @@ class PoissonInput(Group):
             raise ValueError(f"PoissonInput '{self.name}': rate x dt exceeds one spike per step "
                              f"(max rate {1e3 / self.dt:g} Hz at dt = {self.dt} ms)")
         self.rates_hz = rates
+        self.first_trial = int(first_trial)
         if self.next_spike is not None:
             self.next_spike.fill_(-1)  # redraw every next spike at the new rates
+
+    def row(self, trial: int) -> int:
+        """Row of the rate table that drives ``trial``."""
+        return min(max(trial - self.first_trial, 0), self.rates_hz.shape[0] - 1)
 
     def log_no_spike(self) -> np.ndarray:
         """(rows, n) log(1 - rate dt), the geometric distribution's parameter."""

@@ -79,7 +79,7 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
             start_trial(net, rings, rules, step)
         for group in net.groups:                                  # 1. sources
             if isinstance(group, PoissonInput):
-                row = group.rates_hz[min(trial, len(group.rates_hz) - 1)]
+                row = group.rates_hz[group.row(trial)]
                 prob = torch.as_tensor(row * net.dt * 1e-3, dtype=net.dtype, device=device)
                 draw = torch.rand(batch, group.n, generator=net.torch_generator, device=device, dtype=net.dtype)
                 group.spikes = (draw < prob).to(net.dtype)

@@ -22,13 +22,19 @@ def lif_conductance_coefficients(dt, e_exc, e_inh, tau_m, r_m):
     return {"dt": dt, "tau_m": tau_m, "r_m": r_m, "e_exc": e_exc, "e_inh": e_inh}
 
 
-def lif_conductance_update(v, g_exc, g_inh, refractory, i_ext, dt, tau_m, r_m, e_exc, e_inh,
-                           decay_exc, decay_inh, v_rest, v_reset, v_th, refractory_steps, subtract):
+def lif_conductance_membrane(v, g_exc, g_inh, refractory, i_ext, dt, tau_m, r_m, e_exc, e_inh, v_rest):
+    """Exponential-Euler step of v with conductances frozen over the step."""
     refractory = maximum(refractory - 1.0, 0.0)
     total = 1.0 + r_m * (g_exc + g_inh)
     v_inf = (v_rest + r_m * (g_exc * e_exc + g_inh * e_inh + i_ext)) / total
     v_free = v_inf + (v - v_inf) * exp(-dt * total / tau_m)
-    v = where(refractory > 0.0, v, v_free)
+    return where(refractory > 0.0, v, v_free), refractory
+
+
+def lif_conductance_update(v, g_exc, g_inh, refractory, i_ext, dt, tau_m, r_m, e_exc, e_inh,
+                           decay_exc, decay_inh, v_rest, v_reset, v_th, refractory_steps, subtract):
+    v, refractory = lif_conductance_membrane(v, g_exc, g_inh, refractory, i_ext, dt, tau_m, r_m, e_exc,
+                                             e_inh, v_rest)
     v, refractory, s = lif_fire(v, refractory, v_th, v_reset, refractory_steps, subtract)
     return v, g_exc * decay_exc, g_inh * decay_inh, refractory, s
 
@@ -46,7 +52,7 @@ class LIFConductance(LIF):
     }
     coefficients_function = staticmethod(lif_conductance_coefficients)
     update_function = staticmethod(lif_conductance_update)
-    helpers = (lif_fire,)
+    helpers = (lif_conductance_membrane, lif_fire)
 
     def initial_state(self):
         return {"v": self.values["v_rest"], "g_exc": 0.0, "g_inh": 0.0, "refractory": 0.0}
