@@ -45,6 +45,59 @@ def geometric(state, log_q):
     if log_q == 0.0:
         return 1 << 62
     return 1 + int(math.log(1.0 - uniform(state)) / log_q)
+
+
+@numba.njit(fastmath=True)
+def decay_slice(values, factor):
+    # a separate function: the compiler knows this 1-D slice aliases nothing and vectorises
+    for k in range(values.shape[0]):
+        values[k] *= factor
+
+
+@numba.njit(fastmath=True)
+def normalize_columns(w, target):
+    # Scale each column (a postsynaptic neuron's inputs) to sum to target; row-major passes.
+    totals = np.zeros(w.shape[1])
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            totals[j] += w[i, j]
+    for j in range(w.shape[1]):
+        totals[j] = target / totals[j] if totals[j] > 0.0 else 1.0
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            w[i, j] *= totals[j]
+
+
+@numba.njit
+def draw_poisson_block(rng, step, trial_steps, logq, row0, block, ids, index, tmp_step, tmp_id, cursor):
+    # Spikes of every neuron for the next block of steps (see PoissonInput), sorted by step.
+    length = index.shape[1] - 1
+    trial = 0
+    if trial_steps > 0:
+        length = min(length, trial_steps - step % trial_steps)
+        trial = step // trial_steps
+    row = min(max(trial - row0, 0), logq.shape[0] - 1)
+    block[0] = step
+    block[1] = length
+    for b in range(ids.shape[0]):
+        count = 0
+        for k in range(logq.shape[1]):
+            t = geometric(rng, logq[row, k]) - 1
+            while t < length:
+                tmp_step[count] = t
+                tmp_id[count] = k
+                count += 1
+                t += geometric(rng, logq[row, k])
+        cursor[: length + 1] = 0
+        for e in range(count):
+            cursor[tmp_step[e] + 1] += 1
+        index[b, 0] = 0
+        for t in range(length):
+            index[b, t + 1] = index[b, t] + cursor[t + 1]
+            cursor[t] = index[b, t]
+        for e in range(count):
+            ids[b, cursor[tmp_step[e]]] = tmp_id[e]
+            cursor[tmp_step[e]] += 1
 '''
 
 
@@ -97,22 +150,23 @@ class CompiledLoop:
         # 1. input sources (Poisson: next spike step drawn from the geometric distribution)
         for g, group in enumerate(net.groups):
             if group.kind == "poisson":
-                args.extend([f"g{g}_logq", f"g{g}_next", f"g{g}_row0"])
-                emit(f"    row = min(max((step // trial_steps if trial_steps > 0 else 0) - g{g}_row0, 0), "
-                     f"g{g}_logq.shape[0] - 1)")
-                emit(f"    restart = trial_steps > 0 and step % trial_steps == 0")
+                args.extend([f"g{g}_logq", f"g{g}_row0", f"g{g}_block", f"g{g}_bids", f"g{g}_bindex",
+                             f"g{g}_tmp_step", f"g{g}_tmp_id", f"g{g}_cursor"])
+                emit(f"    if step >= g{g}_block[0] + g{g}_block[1] or (trial_steps > 0 and step % trial_steps == 0):")
+                emit(f"        draw_poisson_block(rng, step, trial_steps, g{g}_logq, g{g}_row0, g{g}_block, g{g}_bids, "
+                     f"g{g}_bindex, g{g}_tmp_step, g{g}_tmp_id, g{g}_cursor)")
+                emit(f"    rel = step - g{g}_block[0]")
                 emit(f"    for b in range(batch):")
+                emit(f"        if step == step0:")
+                emit(f"            g{g}_spk[b, :] = 0.0")
+                emit(f"        for f in range(g{g}_nfired[b]):")
+                emit(f"            g{g}_spk[b, g{g}_fired[b, f]] = 0.0")
                 emit(f"        nf = 0")
-                emit(f"        for k in range(g{g}_logq.shape[1]):")
-                emit(f"            if restart or g{g}_next[b, k] < step:")
-                emit(f"                g{g}_next[b, k] = step - 1 + geometric(rng, g{g}_logq[row, k])")
-                emit(f"            if g{g}_next[b, k] == step:")
-                emit(f"                g{g}_spk[b, k] = 1.0")
-                emit(f"                g{g}_fired[b, nf] = k")
-                emit(f"                nf += 1")
-                emit(f"                g{g}_next[b, k] = step + geometric(rng, g{g}_logq[row, k])")
-                emit(f"            else:")
-                emit(f"                g{g}_spk[b, k] = 0.0")
+                emit(f"        for e in range(g{g}_bindex[b, rel], g{g}_bindex[b, rel + 1]):")
+                emit(f"            k = g{g}_bids[b, e]")
+                emit(f"            g{g}_spk[b, k] = 1.0")
+                emit(f"            g{g}_fired[b, nf] = k")
+                emit(f"            nf += 1")
                 emit(f"        g{g}_nfired[b] = nf")
             elif group.kind == "generator":
                 args.extend([f"g{g}_ev_step", f"g{g}_ev_id", f"g{g}_ptr"])

@@ -47,8 +47,9 @@ def _call(net, p: int, proj, event: str, i: str, j: str, s: str) -> list[str]:
             args.append(f"p{p}_c_{a}")
     outs = ["pot", "dep", *(f"ss{k}" for k in range(len(cls.synapse_state)))]
     lines = [f"{', '.join(outs)} = {getattr(cls, event).__name__}({', '.join(args)})",
+             # the option flags as literals: the compiler drops the branches not taken
              f"p{p}_wf[{s}] = apply_weight_change(p{p}_wf[{s}], pot, dep, lr{p}, p{p}_c_w_min, "
-             f"p{p}_c_w_max, p{p}_c_soft, p{p}_c_multiplicative)"]
+             f"p{p}_c_w_max, {float(rule.bounds == 'soft')}, {float(rule.dependence == 'multiplicative')})"]
     lines += [f"p{p}_ss[{k}, b, {s}] = ss{k}" for k in range(len(cls.synapse_state))]
     return lines
 
@@ -82,12 +83,10 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
             emit(f"    p{p}_c_{key} = p{p}_k[{q}]")
         emit(f"    lr{p} = p{p}_lr[min(step // trial_steps if trial_steps > 0 else 0, p{p}_lr.shape[0] - 1)] / batch")
         emit(f"    for b in range(batch):")
-        emit(f"        for t in range(p{p}_tpre.shape[0]):")
-        emit(f"            for i in range(p{p}_tpre.shape[2]):")
-        emit(f"                p{p}_tpre[t, b, i] *= p{p}_dpre[t]")
-        emit(f"        for t in range(p{p}_tpost.shape[0]):")
-        emit(f"            for j in range(p{p}_tpost.shape[2]):")
-        emit(f"                p{p}_tpost[t, b, j] *= p{p}_dpost[t]")
+        for t in range(len(rule.pre_traces)):
+            emit(f"        decay_slice(p{p}_tpre[{t}, b], p{p}_dpre[{t}])")
+        for t in range(len(rule.post_traces)):
+            emit(f"        decay_slice(p{p}_tpost[{t}, b], p{p}_dpost[{t}])")
         n_post = proj.post.n
         # presynaptic events
         emit(f"        for f in range(g{g_pre}_nfired[b]):")
@@ -145,21 +144,16 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
 def emit_normalize(p: int, proj, emit, indent: str) -> None:
     """Scale each postsynaptic neuron's incoming weights to sum to the rule's target."""
     n_post = proj.post.n
-    emit(f"{indent}for j in range({n_post}):")
     if proj.kind == "dense":
-        emit(f"{indent}    total = 0.0")
-        emit(f"{indent}    for i in range(p{p}_w.shape[0]):")
-        emit(f"{indent}        total += p{p}_w[i, j]")
-        emit(f"{indent}    if total > 0.0:")
-        emit(f"{indent}        for i in range(p{p}_w.shape[0]):")
-        emit(f"{indent}            p{p}_w[i, j] *= p{p}_norm / total")
-    else:
-        emit(f"{indent}    total = 0.0")
-        emit(f"{indent}    for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
-        emit(f"{indent}        total += p{p}_wf[p{p}_csyn[c]]")
-        emit(f"{indent}    if total > 0.0:")
-        emit(f"{indent}        for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
-        emit(f"{indent}            p{p}_wf[p{p}_csyn[c]] *= p{p}_norm / total")
+        emit(f"{indent}normalize_columns(p{p}_w, p{p}_norm)")
+        return
+    emit(f"{indent}for j in range({n_post}):")
+    emit(f"{indent}    total = 0.0")
+    emit(f"{indent}    for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
+    emit(f"{indent}        total += p{p}_wf[p{p}_csyn[c]]")
+    emit(f"{indent}    if total > 0.0:")
+    emit(f"{indent}        for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
+    emit(f"{indent}            p{p}_wf[p{p}_csyn[c]] *= p{p}_norm / total")
 
 
 def emit_trial_start(net, emit, args: list[str]) -> None:

@@ -379,7 +379,8 @@ class Network:
                                                                  dtype=group.state[var].numpy().dtype)
             elif isinstance(group, PoissonInput):
                 v[f"g{g}_logq"] = group.log_no_spike()
-                v[f"g{g}_next"] = group.next_spike.numpy()
+                v[f"g{g}_block"], v[f"g{g}_bids"], v[f"g{g}_bindex"] = group.block, group.block_ids, group.block_index
+                v[f"g{g}_tmp_step"], v[f"g{g}_tmp_id"], v[f"g{g}_cursor"] = group.scratch
                 v[f"g{g}_row0"] = group.first_trial
             elif isinstance(group, SpikeGeneratorInput):
                 v[f"g{g}_ev_step"] = group.event_steps(self.dt)

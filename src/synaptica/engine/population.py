@@ -77,10 +77,12 @@ class PoissonInput(Group):
     (n,), or a table (trials, n) whose row ``t`` drives trial ``t`` (see
     :meth:`Network.set_trials`; the last row repeats if the run outlasts the table).
 
-    Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1); the
-    compiled path draws the step of each neuron's next spike from the geometric
-    distribution, so its cost grows with the number of spikes, not of draws.
-    Rates may be changed between runs via :meth:`set_rates`.
+    Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1). The
+    compiled path draws a block of up to ``block_steps`` steps at a time (blocks also end
+    at trial boundaries): for each neuron the gaps between its spikes come from the
+    geometric distribution, and the block's spikes are sorted by step, so the cost grows
+    with the number of spikes, not with neurons x steps. Rates may be changed between
+    runs via :meth:`set_rates`.
     """
 
     kind = "poisson"
@@ -89,12 +91,19 @@ class PoissonInput(Group):
         super().__init__(n, name)
         self.dt = dt
         self.rates_hz = np.zeros((1, self.n))
-        self.next_spike: torch.Tensor | None = None
+        self.block_steps = max(1, min(1024, 4_000_000 // self.n))
+        self.block: np.ndarray | None = None
         self.set_rates(rate_hz)
 
     def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
         super().allocate(batch, dtype, device)
-        self.next_spike = torch.full((batch, self.n), -1, dtype=torch.int64)
+        capacity = self.n * self.block_steps
+        # current block: first step and length; each entry's spikes sorted by step (CSR)
+        self.block = np.zeros(2, dtype=np.int64)
+        self.block_ids = np.zeros((batch, capacity), dtype=np.int32)
+        self.block_index = np.zeros((batch, self.block_steps + 1), dtype=np.int64)
+        self.scratch = (np.zeros(capacity, dtype=np.int64), np.zeros(capacity, dtype=np.int32),
+                        np.zeros(self.block_steps + 1, dtype=np.int64))
 
     def set_rates(self, rate_hz: Any, first_trial: int = 0) -> None:
         """New rates (see class doc); row 0 of a table drives trial ``first_trial``."""
@@ -114,8 +123,8 @@ class PoissonInput(Group):
                              f"(max rate {1e3 / self.dt:g} Hz at dt = {self.dt} ms)")
         self.rates_hz = rates
         self.first_trial = int(first_trial)
-        if self.next_spike is not None:
-            self.next_spike.fill_(-1)  # redraw every next spike at the new rates
+        if self.block is not None:
+            self.block[1] = 0  # draw a new block at the new rates
 
     def row(self, trial: int) -> int:
         """Row of the rate table that drives ``trial``."""
@@ -127,7 +136,8 @@ class PoissonInput(Group):
             return np.log1p(-self.rates_hz * self.dt * 1e-3)
 
     def arrays(self) -> dict[str, torch.Tensor]:
-        return {**super().arrays(), "next_spike": self.next_spike}
+        return {**super().arrays(), "block": torch.from_numpy(self.block),
+                "block_ids": torch.from_numpy(self.block_ids), "block_index": torch.from_numpy(self.block_index)}
 
 
 class SpikeGeneratorInput(Group):

@@ -41,6 +41,12 @@ maximum = np.maximum
 NUMBA_PRIMITIVES_SOURCE = '''
 @numba.njit(inline="always", fastmath=True)
 def exp(x):
+    # Per-step decay factors have small arguments: there a degree-8 Taylor polynomial is
+    # exact to double precision (relative error < 3e-16 for |x| < 1/16) and twice as
+    # fast as the libm call, which numba cannot vectorise here.
+    if x > -0.0625 and x < 0.0625:
+        return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (
+            1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
     return math.exp(x)
 
 @numba.njit(inline="always", fastmath=True)
