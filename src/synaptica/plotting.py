@@ -164,3 +164,29 @@ def plot_isi_cv_histogram(
     _histogram_by_group(ax, cv, dict(groups or {}), bins, "CV of inter-spike intervals")
     ax.set_title(f"ISI CV (neurons with >= {min_spikes} spikes)", fontsize=9)
     return _save(fig, path)
+
+
+def plot_receptive_fields(weights: np.ndarray, image_shape: tuple[int, int], path: str | Path,
+                          labels: np.ndarray | None = None, max_fields: int = 400) -> Path:
+    """Each column of ``weights`` (n_pixels, n_neurons) as an image in a grid, labelled
+    with the neuron's assigned class when ``labels`` is given (-1: none)."""
+    n = min(weights.shape[1], max_fields)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h, w = image_shape
+    grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = weights[:, k].reshape(h, w)
+    fig = _new_figure(7.0, 7.0 * grid.shape[0] / grid.shape[1] + 0.4, left=0.02)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.94)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(grid, cmap="hot_r", interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    if labels is not None and cols <= 20:
+        for k in range(n):
+            r, c = divmod(k, cols)
+            if labels[k] >= 0:
+                ax.text(c * (w + 1), r * (h + 1), str(labels[k]), color="tab:blue", fontsize=6, va="top")
+    ax.set_title(f"learned input weights of {n} neurons" + (" (labels: assigned class)" if labels is not None else ""))
+    return _save(fig, path)

@@ -8,6 +8,7 @@ Layout of ``runs/<name>-<timestamp>/``::
     raster.png               raster + population rate
     rate_histogram.png       per-neuron firing rates
     isi_cv_histogram.png     per-neuron ISI CV
+    *.png                    figures particular to the experiment (e.g. receptive fields)
 
 Everything is written into ``<dir>.partial`` and renamed to ``<dir>`` only once all
 files exist, so a folder under its final name is always a complete run.
@@ -65,7 +66,7 @@ def check_out_dir(out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise ConfigError(f"--out: '{out_dir}' exists and is not a directory")
-    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES)
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES and p.suffix != ".png")
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ConfigError(
@@ -111,7 +112,11 @@ def check_result(result: Any, name: str) -> ExperimentResult:
         raise fail("metrics must be a dict")
     metrics = {str(k): _number(v, str(k)) for k, v in result.metrics.items()}
     groups = {str(k): (int(a), int(b)) for k, (a, b) in result.groups.items()}
-    return ExperimentResult(times, ids.astype(np.int64, copy=False), n_neurons, duration, metrics, groups)
+    for figure in result.figures:
+        if not (figure.endswith(".png") and "/" not in figure and figure not in RUN_FILES):
+            raise fail(f"figure names must be new *.png file names, got {figure!r}")
+    return ExperimentResult(times, ids.astype(np.int64, copy=False), n_neurons, duration, metrics, groups,
+                            dict(result.figures))
 
 
 def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult) -> None:
@@ -137,6 +142,8 @@ def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult
     plotting.plot_isi_cv_histogram(
         result.spike_times_ms, *args, folder / "isi_cv_histogram.png", groups=result.groups
     )
+    for figure, write in result.figures.items():
+        write(folder / figure)
 
 
 def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) -> Path:

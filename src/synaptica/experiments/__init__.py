@@ -46,6 +46,7 @@ EXPERIMENTS: dict[str, Experiment] = {}
 # Add one line per built-in; also add src/synaptica/experiments/<name>.toml.
 BUILTINS: dict[str, str] = {
     "cuba": "synaptica.experiments.cuba",
+    "stdp-digits": "synaptica.experiments.stdp_digits",
 }
 # ---------------------------------------------------------------------------------------
 

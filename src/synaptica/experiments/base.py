@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -31,6 +32,7 @@ class ExperimentResult:
     duration_ms:    simulated time in ms.
     metrics:        flat JSON-serialisable numbers (written to metrics.json).
     groups:         optional named index ranges of neurons, e.g. {"exc": (0, 3200)}.
+    figures:        extra figures: file name (``*.png``) -> function writing it to a path.
     """
 
     spike_times_ms: np.ndarray
@@ -39,6 +41,7 @@ class ExperimentResult:
     duration_ms: float
     metrics: dict[str, float]
     groups: dict[str, tuple[int, int]] = field(default_factory=dict)
+    figures: dict[str, Callable[[Path], None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
