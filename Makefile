@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/synaptica run cuba --out runs/cuba
+	$(VENV)/bin/synaptica run stdp-digits --out runs/stdp-digits
 
 test: $(STAMP)
 	$(PY) -m pytest -q
