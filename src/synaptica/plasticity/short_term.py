@@ -1,0 +1,74 @@
+"""Short-term synaptic plasticity: the Tsodyks-Markram model of depression and facilitation.
+
+Tsodyks, Pawelzik & Markram (1998), "Neural networks with dynamic synapses", Neural
+Comput. 10:821; Fuhrmann, Segev, Markram & Tsodyks (2002), "Coding of temporal
+information by activity-dependent synapses", J. Neurophysiol. 87:140; in the form of
+NEST's ``tsodyks2_synapse``. Each presynaptic neuron carries a utilisation u (release
+probability, initially 0) and a fraction of available resources x (initially 1)::
+
+    between spikes:  du/dt = -u / tau_f            dx/dt = (1 - x) / tau_d
+    at a spike:      u <- u + U (1 - u)            (facilitation)
+                     efficacy = u x                (fraction of resources released)
+                     x <- x - u x                  (depression)
+
+The transmitted weight of every synapse of that neuron is multiplied by the efficacy,
+so the first spike after a long pause transmits ``U * w``. Between spikes the solution
+is used exactly: for an interval ``elapsed`` (ms) since the neuron's previous spike,
+``u <- u exp(-elapsed / tau_f)`` and ``x <- 1 + (x - 1) exp(-elapsed / tau_d)``. Large
+``tau_d`` with small ``tau_f`` gives depressing synapses, small ``U`` with large
+``tau_f`` facilitating ones. The state is reset to (u, x) = (0, 1) at every trial start.
+
+Use it as ``net.connect(pre, post, ..., stp=TsodyksMarkram(U=0.5, tau_d=800.0, tau_f=20.0))``.
+Units: ``U`` dimensionless in (0, 1], time constants in ms.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from synaptica.engine.primitives import exp
+
+
+def tsodyks_markram_on_spike(u, x, elapsed, U, tau_d, tau_f):
+    """State (u, x) after the previous spike -> (u, x, efficacy) after this one."""
+    u = u * exp(-elapsed / tau_f)
+    x = 1.0 + (x - 1.0) * exp(-elapsed / tau_d)
+    u = u + U * (1.0 - u)
+    efficacy = u * x
+    return u, x - efficacy, efficacy
+
+
+class TsodyksMarkram:
+    """Tsodyks-Markram short-term plasticity of a projection (see module doc).
+
+    Args:
+        U: utilisation increment per spike (0 < U <= 1).
+        tau_d: recovery time of resources (ms, > 0).
+        tau_f: decay time of facilitation (ms, > 0).
+    """
+
+    on_spike = staticmethod(tsodyks_markram_on_spike)
+
+    def __init__(self, U: float = 0.5, tau_d: float = 800.0, tau_f: float = 20.0) -> None:
+        self.U = _number("U", U)
+        self.tau_d = _number("tau_d", tau_d)
+        self.tau_f = _number("tau_f", tau_f)
+        if not 0.0 < self.U <= 1.0:
+            raise ValueError(f"TsodyksMarkram: parameter 'U' must be in (0, 1], got {U!r}")
+        for key in ("tau_d", "tau_f"):
+            if not getattr(self, key) > 0.0:
+                raise ValueError(f"TsodyksMarkram: parameter '{key}' (ms) must be > 0, got {getattr(self, key)!r}")
+
+    def constants(self) -> tuple[float, float, float]:
+        """(U, tau_d, tau_f) as the engine passes them to :attr:`on_spike`."""
+        return self.U, self.tau_d, self.tau_f
+
+    def __repr__(self) -> str:
+        return f"TsodyksMarkram(U={self.U!r}, tau_d={self.tau_d!r}, tau_f={self.tau_f!r})"
+
+
+def _number(key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)) or not np.isfinite(value):
+        raise ValueError(f"TsodyksMarkram: parameter '{key}' must be a finite number, got {value!r}")
+    return float(value)
