@@ -28,6 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from report import write_section  # noqa: E402
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1",
        "NUMBA_NUM_THREADS": "1"}
 
@@ -82,7 +84,6 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(HERE / "peers"))
-    sys.path.insert(0, str(HERE))
     rows: list[tuple[str, int, list[dict]]] = []
     runs = [] if args.skip_peers else ["brian2:cython", "brian2:cpp_standalone", "nest"]
     peer_python = None
@@ -142,16 +143,7 @@ def write_table(rows, args) -> None:
         f"Command: `.venv/bin/python bench/cuba.py --seeds {args.seeds}` (1 s biological time, dt 0.1 ms, one "
         f"thread, every run a fresh process, medians over seeds 1..{args.seeds}; run alone on the 2-core machine).",
         f"Measured {time.strftime('%Y-%m-%d')}.", "", *lines, "", *ratio_lines, ""])
-    path = Path(args.output)
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery figure here comes with the command that produced it.\n\n"
-    start = text.find("## CUBA network")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote {path}")
+    write_section(args.output, "CUBA network", section)
 
 
 if __name__ == "__main__":

@@ -391,7 +391,8 @@ class Network:
         for r, buf in enumerate(self.buffers):
             v[f"rb{r}"] = buf.numpy()
         v["trial_steps"] = self.trial_steps
-        last_trial = (self.step + chunk) // self.trial_steps if self.trial_steps else 0
+        # the last trial this chunk reaches (a chunk ending on a boundary does not start the next)
+        last_trial = (self.step + max(chunk, 1) - 1) // self.trial_steps if self.trial_steps else 0
         for m, mod in enumerate(self.modulators.values()):
             v[f"mod{m}"] = mod.value.numpy()
             v[f"mod{m}_k"] = np.array([mod.decay, mod.gain])
