@@ -57,6 +57,8 @@ def decay_slice(values, factor):
 @numba.njit(fastmath=True)
 def normalize_columns(w, target):
     # Scale each column (a postsynaptic neuron's inputs) to sum to target; row-major passes.
+    if target <= 0.0:
+        return
     totals = np.zeros(w.shape[1])
     for i in range(w.shape[0]):
         for j in range(w.shape[1]):

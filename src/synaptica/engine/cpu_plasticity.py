@@ -151,7 +151,7 @@ def emit_normalize(p: int, proj, emit, indent: str) -> None:
     emit(f"{indent}    total = 0.0")
     emit(f"{indent}    for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
     emit(f"{indent}        total += p{p}_wf[p{p}_csyn[c]]")
-    emit(f"{indent}    if total > 0.0:")
+    emit(f"{indent}    if total > 0.0 and p{p}_norm > 0.0:")
     emit(f"{indent}        for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
     emit(f"{indent}            p{p}_wf[p{p}_csyn[c]] *= p{p}_norm / total")
 

@@ -413,7 +413,8 @@ class Network:
                 v[f"p{p}_k"] = np.array(list(self.rule_coefficients(rule).values()))
                 v[f"p{p}_lr"] = rule.learning_rates(0, last_trial + 1)
                 v[f"p{p}_interval"] = self.rule_interval_steps(rule)
-                v[f"p{p}_norm"] = float(rule.normalize or 0.0)
+                # a frozen rule (learning_rate 0) does not normalise either; 0 skips it
+                v[f"p{p}_norm"] = float(rule.normalize or 0.0) if rule.values["learning_rate"] > 0 else 0.0
                 v[f"p{p}_norm_steps"] = max(1, int(round((rule.normalize_every or self.dt) / self.dt)))
                 if proj.kind == "sparse":
                     v[f"p{p}_cptr"], v[f"p{p}_csyn"] = proj.incoming()

@@ -117,6 +117,8 @@ class TorchRule:
             self.proj.weights.copy_(w.reshape(self.proj.weights.shape))
 
     def normalize(self) -> None:
+        if self.rule.values["learning_rate"] <= 0:  # a frozen rule does not normalise either
+            return
         w = self.weights()
         totals = torch.zeros(self.proj.post.n, dtype=w.dtype, device=w.device).index_add(0, self.post, w)
         factor = torch.where(totals > 0, self.rule.normalize / totals.clamp(min=1e-300), 1.0)

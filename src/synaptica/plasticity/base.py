@@ -32,7 +32,8 @@ engine turns into the weight change with the options every rule has:
   asymptotically (Kistler & van Hemmen 2000; Guetig et al. 2003 with mu = 1);
 * ``dependence="multiplicative"``: depression additionally scaled by ``w`` (van Rossum
   et al. 2000: depression proportional to the weight, potentiation additive);
-* ``learning_rate``: a factor on every change; ``schedule`` (a sequence, one factor per
+* ``learning_rate``: a factor on every change (0 freezes the weights, normalisation
+  included); ``schedule`` (a sequence, one factor per
   trial, or a function of the trial index) multiplies it trial by trial;
 * ``normalize``: target sum of each postsynaptic neuron's incoming weights, imposed at
   the start of every trial (see :meth:`Network.set_trials`) or every
