@@ -192,6 +192,11 @@ class CompiledLoop:
                 args.extend([f"ci{c}_values", f"ci{c}_start"])
                 emit(f"    row{c} = step - ci{c}_start")
                 emit(f"    on{c} = row{c} >= 0 and row{c} < ci{c}_values.shape[0]")
+            intrinsic = group.intrinsic
+            if intrinsic is not None:
+                args.append(f"ip{g}_k")
+                for q, key in enumerate(intrinsic.coefficients(net.dt)):
+                    emit(f"    ip{g}_c_{key} = ip{g}_k[{q}]")
             emit(f"    for b in range(batch):")
             emit(f"        for k in range(g{g}_spk.shape[1]):")
             call = []
@@ -215,6 +220,10 @@ class CompiledLoop:
             for var, o in zip(model.state, outs):
                 emit(f"            g{g}_{var}[b, k] = {o}")
             emit(f"            g{g}_spk[b, k] = {outs[-1]}")
+            if intrinsic is not None:  # intrinsic plasticity acts on the new state
+                var = intrinsic.variable
+                ip_args = [f"g{g}_{var}[b, k]", outs[-1]] + [f"ip{g}_c_{key}" for key in intrinsic.coefficients(net.dt)]
+                emit(f"            g{g}_{var}[b, k] = {type(intrinsic).update.__name__}({', '.join(ip_args)})")
             args.extend(f"g{g}_{var}" for var in model.state)
             args.append(f"g{g}_iext")
         args.extend(f"rb{r}" for r in range(len(net.receptor_buffers)))

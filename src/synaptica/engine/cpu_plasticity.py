@@ -13,6 +13,9 @@ from synaptica.plasticity.base import apply_weight_change
 def rule_functions(net) -> list:
     """Functions to copy into the generated module (rules' events and helpers)."""
     out = [apply_weight_change]
+    for pop in net.populations:
+        if pop.intrinsic is not None:
+            out.append(type(pop.intrinsic).update)
     for proj in net.projections:
         if proj.plasticity is not None:
             rule = type(proj.plasticity)

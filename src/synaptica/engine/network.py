@@ -205,6 +205,15 @@ class Network:
         self._compiled = None
         return mod
 
+    def add_intrinsic(self, population: Population, rule) -> None:
+        """Attach intrinsic plasticity (e.g. :class:`~synaptica.plasticity.IntrinsicPlasticity`)
+        to ``population``; it updates one state variable of every neuron after each step."""
+        if population not in self.groups or not isinstance(population, Population):
+            raise ValueError("Network.add_intrinsic: population must be a Population of this network")
+        rule.validate_for(population)
+        population.intrinsic = rule
+        self._compiled = None
+
     def set_trials(self, duration: float, keep: tuple[str, ...] = ()) -> None:
         """Cut runs into trials of ``duration`` ms (see module doc); state variables named
         in ``keep`` (e.g. ``("theta",)``) carry over from trial to trial."""
@@ -374,6 +383,8 @@ class Network:
                 v[f"g{g}_iext"] = group.i_ext.numpy()
                 for key, value in self._coefficients[group.name].items():
                     v[f"g{g}_c_{key}"] = value
+                if group.intrinsic is not None:
+                    v[f"ip{g}_k"] = np.array(list(group.intrinsic.coefficients(self.dt).values()))
                 for var, value in group.model.initial_state().items():
                     v[f"g{g}_init_{var}"] = np.ascontiguousarray(np.broadcast_to(value, (group.n,)),
                                                                  dtype=group.state[var].numpy().dtype)

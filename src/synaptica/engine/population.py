@@ -50,6 +50,7 @@ class Population(Group):
                 raise ValueError(f"Population '{name}': parameter '{key}' has shape {np.shape(value)}, "
                                  f"expected a scalar or ({self.n},)")
         self.model = model
+        self.intrinsic = None  # intrinsic plasticity, see Network.add_intrinsic
         self.state: dict[str, torch.Tensor] = {}
         self.i_ext: torch.Tensor | None = None
 

@@ -72,6 +72,8 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
     events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups if isinstance(g, SpikeGeneratorInput)}
     rules = [TorchRule(net, p, primitives) for p in net.projections if p.plasticity is not None]
     stp_functions = {p.name: bind(type(p.stp).on_spike, primitives) for p in net.projections if p.stp is not None}
+    intrinsic_updates = {p.name: bind(type(p.intrinsic).update, primitives) for p in net.populations
+                         if p.intrinsic is not None}
     start = net.step
     for step in range(start, start + n_steps):
         trial = step // net.trial_steps if net.trial_steps else 0
@@ -102,6 +104,10 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
                     i_ext = i_ext + torch.as_tensor(current.values[row], dtype=net.dtype, device=device)
             new_state, pop.spikes = type(pop.model).step(state, i_ext, coefficients[pop.name],
                                                           updates[pop.name])
+            if pop.intrinsic is not None:
+                var = pop.intrinsic.variable
+                new_state[var] = intrinsic_updates[pop.name](new_state[var], pop.spikes,
+                                                             *pop.intrinsic.coefficients(net.dt).values())
             pop.state = new_state
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
             spikes = proj.pre.spikes

@@ -17,3 +17,6 @@ from synaptica.plasticity.triplet import TripletSTDP
 __all__ = ["AntiHebbian", "BCM", "DiehlCookSTDP", "Hebbian", "Oja", "SymmetricSTDP", "TripletSTDP",
            "PairSTDP", "PlasticityRule", "Trace", "apply_weight_change", "split_change"]
 __all__ += ["InhibitorySTDP", "RewardModulatedSTDP", "SynapticScaling", "ThreeFactor", "TsodyksMarkram"]
+from synaptica.plasticity.intrinsic import IntrinsicPlasticity  # noqa: E402
+
+__all__ += ["IntrinsicPlasticity"]

@@ -1,0 +1,299 @@
+"""Distal reward: dopamine-modulated STDP singles out one synapse whose pre-post
+coincidences are rewarded seconds later (Izhikevich 2007, "Solving the distal reward
+problem through linkage of STDP and dopamine signaling", Cereb. Cortex 17:2443, Fig. 1).
+
+Network (as the paper's program ``daspnet.m``): Izhikevich (2003) neurons, excitatory
+regular spiking (a = 0.02, d = 8) and inhibitory fast spiking (a = 0.1, d = 2); every
+neuron makes ``synapses_per_neuron`` synapses onto distinct random targets (excitatory
+neurons onto any neuron but themselves, inhibitory ones onto excitatory neurons), delay
+1 ms, excitatory weights 1 (mV of input per spike), inhibitory -1. Synaptic input acts in
+the step it arrives (the program adds it to the input current of one 1 ms step:
+synaptic time constants -> 0). Excitatory synapses learn with
+:class:`~synaptica.plasticity.RewardModulatedSTDP` (its defaults are the paper's:
+nearest-spike STDP 0.1 / 0.15 with tau 20 ms, eligibility tau_c = 1 s, weights updated
+every 10 ms by ``w += c (d + 0.002)``, in [0, 4]); dopamine d decays with 200 ms and
+jumps by ``reward_amount`` (0.5) at each reward.
+
+Background input (``background``):
+
+* ``"noise"`` (default): a balanced pair of Poisson sources per neuron (``noise_rate_hz``
+  each, weights +-``noise_weight``), a zero-mean fluctuating input like the program's
+  ``I = 13 (rand - 0.5)`` per ms (standard deviation 3.75; here about
+  noise_weight * sqrt(2 p (1 - p)) with p = 1 - exp(-rate dt)); neurons fire ~1.6 Hz;
+* ``"thalamic"``: one Poisson source per neuron (``thalamic_rate_hz``, 1 Hz) whose
+  spikes inject ``thalamic_weight`` (20), each enough to fire the neuron, as in
+  Izhikevich's ``spnet``.
+
+Reward: the excitatory neuron ``rewarded_pre`` (n1) and the first of its targets that is
+excitatory (n2) define the rewarded synapse, starting at ``w_rewarded_init`` (0, as in
+the program). Whenever n2 fires less than ``window_ms`` after the latest spike of n1
+(and strictly after it), a dopamine pulse is scheduled at a random delay, uniform in
+[``reward_delay_min_ms``, ``reward_delay_max_ms``] (1-3 s). The run proceeds in chunks
+of 1 s; after each chunk the spikes of n1 and n2 are read and the pulses scheduled with
+:meth:`Modulator.deliver`. As the delay is at least one chunk, every pulse lies in a
+later chunk than its coincidence, so rewards are delivered exactly on time.
+
+Scaling: the paper runs 1000 neurons (800 + 200, 100 synapses each) for an hour of model
+time, window 10 ms in the paper's text (the program uses 20 ms). Learning is driven by
+rare chance coincidences (~r^2 x window per second for rates r ~ 1-2 Hz), and every
+reward also moves the eligibility of all synapses that happened to pair shortly before
+it; a faster run needs more coincidences per second or larger steps per reward, at the
+price of a wider spread of the other weights (see the module's defaults, chosen to run
+in well under a minute; ``n_exc = 800, n_inh = 200, synapses_per_neuron = 100,
+duration_s = 3600, window_ms = 20, reward_amount = 0.5, background = "noise"`` is the
+program's setting).
+
+Metrics: the rewarded weight at the end, its maximum and the time it first reached the
+bound, the number of rewards, and the mean, 95th percentile, maximum and fraction at
+the bound of all other excitatory weights.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synaptica.config import Field
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback, config_tag
+
+CHUNK_MS = 1000.0
+
+SCHEMA = {
+    "n_exc": Field(int, 800, "number of excitatory neurons", minimum=2),
+    "n_inh": Field(int, 200, "number of inhibitory neurons", minimum=1),
+    "synapses_per_neuron": Field(int, 100, "outgoing synapses of every neuron", minimum=1),
+    "duration_s": Field(int, 600, "simulated time (s), run in chunks of 1 s", minimum=1),
+    "dt_ms": Field(float, 1.0, "time step (ms); 1000 ms must be a whole number of steps",
+                   minimum=0.0, exclusive_minimum=True),
+    "background": Field(str, "noise", "background input", choices=("noise", "thalamic")),
+    "noise_rate_hz": Field(float, 500.0, "rate of each of the two noise sources per neuron (Hz)",
+                           minimum=0.0, exclusive_minimum=True),
+    "noise_weight": Field(float, 5.3, "input per noise spike (+ and -)", minimum=0.0),
+    "thalamic_rate_hz": Field(float, 1.0, "rate of the thalamic source per neuron (Hz)",
+                              minimum=0.0, exclusive_minimum=True),
+    "thalamic_weight": Field(float, 20.0, "input per thalamic spike", minimum=0.0),
+    "w_exc": Field(float, 1.0, "initial excitatory weight", minimum=0.0),
+    "w_inh": Field(float, 1.0, "inhibitory weight magnitude (input -w_inh per spike)", minimum=0.0),
+    "w_max": Field(float, 4.0, "upper bound of excitatory weights", minimum=0.0, exclusive_minimum=True),
+    "w_rewarded_init": Field(float, 0.0, "initial weight of the rewarded synapse", minimum=0.0),
+    "a_plus": Field(float, 0.1, "eligibility per pre-before-post pair", minimum=0.0),
+    "a_minus": Field(float, 0.15, "eligibility removed per post-before-pre pair", minimum=0.0),
+    "tau_stdp_ms": Field(float, 20.0, "STDP time constant (ms)", minimum=0.0, exclusive_minimum=True),
+    "tau_c_ms": Field(float, 1000.0, "eligibility time constant (ms)", minimum=0.0, exclusive_minimum=True),
+    "learning_rate": Field(float, 0.1, "weight change per ms per unit of dopamine and eligibility", minimum=0.0),
+    "interval_ms": Field(float, 10.0, "period of weight and eligibility updates (ms)", minimum=0.0),
+    "baseline_dopamine": Field(float, 0.002, "tonic dopamine added to the modulator"),
+    "tau_dopamine_ms": Field(float, 200.0, "dopamine decay time (ms)", minimum=0.0, exclusive_minimum=True),
+    "reward_amount": Field(float, 0.5, "dopamine jump per reward", minimum=0.0),
+    "reward": Field(bool, True, "deliver rewards (false: control run)"),
+    "window_ms": Field(float, 20.0, "n2 must fire less than this after n1 (ms)",
+                       minimum=0.0, exclusive_minimum=True),
+    "reward_delay_min_ms": Field(float, 1000.0, "shortest reward delay (ms), at least 1000", minimum=1000.0),
+    "reward_delay_max_ms": Field(float, 3000.0, "longest reward delay (ms)", minimum=1000.0),
+    "rewarded_pre": Field(int, 0, "excitatory neuron whose synapse is rewarded", minimum=0),
+    "seed": Field(int, 1, "random seed (connectivity, input, reward delays)", minimum=0),
+}
+
+
+def _check_delays(p: dict) -> str | None:
+    if p["reward_delay_max_ms"] < p["reward_delay_min_ms"]:
+        return (f"key 'reward_delay_max_ms': {p['reward_delay_max_ms']} ms is shorter than "
+                f"reward_delay_min_ms = {p['reward_delay_min_ms']} ms")
+    return None
+
+
+def _check_dt(p: dict) -> str | None:
+    steps = CHUNK_MS / p["dt_ms"]
+    if abs(steps - round(steps)) > 1e-9 * steps:
+        return f"key 'dt_ms': 1000 ms must be a whole number of steps, got dt_ms = {p['dt_ms']}"
+    return None
+
+
+def _check_neurons(p: dict) -> str | None:
+    if p["rewarded_pre"] >= p["n_exc"]:
+        return f"key 'rewarded_pre': must be an excitatory neuron (< n_exc = {p['n_exc']}), got {p['rewarded_pre']}"
+    if p["synapses_per_neuron"] > p["n_exc"] - 1:
+        return (f"key 'synapses_per_neuron': {p['synapses_per_neuron']} distinct targets need "
+                f"n_exc > {p['synapses_per_neuron']}")
+    return None
+
+
+def _targets(rng, n_sources: int, pool: int, count: int, exclude_self: bool) -> np.ndarray:
+    """``count`` distinct random targets in [0, pool) for each source (never itself)."""
+    out = np.empty((n_sources, count), dtype=np.int64)
+    for i in range(n_sources):
+        if exclude_self:
+            k = rng.choice(pool - 1, count, replace=False)
+            out[i] = np.where(k >= i, k + 1, k)
+        else:
+            out[i] = rng.choice(pool, count, replace=False)
+    return out
+
+
+def build_distal_reward(p: dict):
+    """The network from resolved parameters: (net, cells, exc projection, dopamine,
+    spike monitor, index of the rewarded synapse, n1, n2)."""
+    from synaptica.engine.network import Network
+    from synaptica.neurons import Izhikevich
+    from synaptica.plasticity import RewardModulatedSTDP
+
+    net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=torch.float64)
+    n_exc, n_inh, m = p["n_exc"], p["n_inh"], p["synapses_per_neuron"]
+    n = n_exc + n_inh
+    a = np.r_[np.full(n_exc, 0.02), np.full(n_inh, 0.1)]
+    d = np.r_[np.full(n_exc, 8.0), np.full(n_inh, 2.0)]
+    # synaptic input acts within the step it arrives: exp(-dt / 1e-3 ms) = 0
+    model = Izhikevich(a=a, b=0.2, c=-65.0, d=d, tau_exc=1e-3, tau_inh=1e-3)
+    cells = net.add_population(n, model, name="cells")
+    post_exc = _targets(net.rng, n_exc, n, m, exclude_self=True)
+    post_inh = _targets(net.rng, n_inh, n_exc, m, exclude_self=False)
+    dopamine = net.add_modulator("dopamine", tau=p["tau_dopamine_ms"])
+    rule = RewardModulatedSTDP(
+        a_plus=p["a_plus"], a_minus=p["a_minus"], tau_plus=p["tau_stdp_ms"], tau_minus=p["tau_stdp_ms"],
+        tau_c=p["tau_c_ms"], learning_rate=p["learning_rate"], interval=p["interval_ms"],
+        baseline=p["baseline_dopamine"], w_min=0.0, w_max=p["w_max"], modulator="dopamine")
+    exc = net.connect(cells, cells, pre_index=np.repeat(np.arange(n_exc), m), post_index=post_exc.ravel(),
+                      weight=p["w_exc"], target="i_exc", sign="excitatory", delay=1.0, plasticity=rule,
+                      name="exc")
+    net.connect(cells, cells, pre_index=np.repeat(np.arange(n_exc, n), m), post_index=post_inh.ravel(),
+                weight=-p["w_inh"], target="i_inh", sign="inhibitory", delay=1.0, name="inh")
+    if p["background"] == "noise":
+        up = net.add_poisson(n, p["noise_rate_hz"], name="noise_up")
+        down = net.add_poisson(n, p["noise_rate_hz"], name="noise_down")
+        net.connect(up, cells, one_to_one=True, weight=p["noise_weight"], target="i_exc")
+        net.connect(down, cells, one_to_one=True, weight=-p["noise_weight"], target="i_inh")
+    else:
+        thalamus = net.add_poisson(n, p["thalamic_rate_hz"], name="thalamus")
+        net.connect(thalamus, cells, one_to_one=True, weight=p["thalamic_weight"], target="i_exc")
+    n1 = p["rewarded_pre"]
+    first, last = int(exc.indptr[n1]), int(exc.indptr[n1 + 1])
+    candidates = [s for s in range(first, last) if exc.indices[s] < n_exc]
+    synapse = candidates[0] if candidates else first
+    n2 = int(exc.indices[synapse])
+    with torch.no_grad():
+        exc.weights[synapse] = p["w_rewarded_init"]
+    return net, cells, exc, dopamine, net.monitor_spikes(cells), synapse, n1, n2
+
+
+def _save(path: Path, tag: str, net, extra: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, tag=np.array(tag), **net.state_arrays(), **{f"distal.{k}": v for k, v in extra.items()})
+    tmp.replace(path)
+
+
+def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+    t0 = time.perf_counter()
+    net, cells, exc, dopamine, spikes, synapse, n1, n2 = build_distal_reward(p)
+    t1 = time.perf_counter()
+    rng = np.random.default_rng([p["seed"], 7])  # reward delays
+    chunk_steps = int(round(CHUNK_MS / net.dt))
+    total = p["duration_s"]
+    tag = config_tag(p) + "|distal-reward"
+    state = {"second": 0, "seen": 0, "last_n1": -np.inf, "rewards": 0, "coincidences": 0,
+             "history": np.zeros(total)}
+    if checkpoint is not None and Path(checkpoint).exists():
+        net.load_checkpoint(checkpoint, tag=tag)
+        with np.load(checkpoint, allow_pickle=False) as data:
+            for key in ("second", "seen", "rewards", "coincidences"):
+                state[key] = int(data[f"distal.{key}"])
+            state["last_n1"] = float(data["distal.last_n1"])
+            state["history"] = data["distal.history"].copy()
+            dopamine.pulse_steps = data["distal.pulse_steps"].copy()
+            dopamine.pulse_amounts = data["distal.pulse_amounts"].copy()
+            rng.bit_generator.state = json.loads(str(data["distal.rng"]))
+    save_every = max(1, total // 10)
+    w_max, window = p["w_max"], p["window_ms"]
+    while state["second"] < total:
+        net.run(CHUNK_MS, chunk_steps=chunk_steps)
+        steps, ids = spikes.steps[state["seen"]:spikes.count], spikes.ids[state["seen"]:spikes.count]
+        state["seen"] = spikes.count
+        t_n1 = np.r_[state["last_n1"], steps[ids == n1] * net.dt]
+        t_n2 = steps[ids == n2] * net.dt
+        latest = t_n1[np.searchsorted(t_n1, t_n2, side="left") - 1]  # last n1 spike strictly before
+        hits = t_n2[(t_n2 - latest) < window]
+        state["last_n1"] = float(t_n1[-1])
+        state["coincidences"] += hits.size
+        if p["reward"] and hits.size:
+            delays = rng.uniform(p["reward_delay_min_ms"], p["reward_delay_max_ms"], hits.size)
+            dopamine.deliver(hits + delays, p["reward_amount"])
+            state["rewards"] += hits.size
+        state["history"][state["second"]] = exc.weights[synapse].item()
+        state["second"] += 1
+        if progress is not None:
+            progress(state["second"] * chunk_steps, total * chunk_steps)
+        if checkpoint is not None and (state["second"] % save_every == 0) and state["second"] < total:
+            _save(Path(checkpoint), tag, net, {
+                **{k: np.array(state[k]) for k in ("second", "seen", "rewards", "coincidences", "last_n1")},
+                "history": state["history"], "pulse_steps": dopamine.pulse_steps,
+                "pulse_amounts": dopamine.pulse_amounts, "rng": np.array(json.dumps(rng.bit_generator.state))})
+    t2 = time.perf_counter()
+
+    weights = exc.weights.detach().numpy()
+    pre, _ = exc.synapse_index()
+    others = np.delete(weights, synapse)
+    history = state["history"]
+    at_bound = np.flatnonzero(history >= w_max * (1 - 1e-9))
+    n = p["n_exc"] + p["n_inh"]
+    duration_ms = total * CHUNK_MS
+    times, ids = spikes.times_ms, spikes.neuron_ids.astype(np.int64)
+    counts = np.bincount(ids, minlength=n)
+    metrics = {
+        "rewarded_weight_final": float(weights[synapse]),
+        "rewarded_weight_max": float(history.max()),
+        "w_max": float(w_max),
+        "rewarded_reached_bound": bool(at_bound.size > 0),
+        "rewarded_time_to_bound_s": float(at_bound[0] + 1) if at_bound.size else float("nan"),
+        "rewarded_fraction_of_time_at_bound": float(at_bound.size / total),
+        "n_coincidences": int(state["coincidences"]),
+        "n_rewards": int(state["rewards"]),
+        "others_mean": float(others.mean()),
+        "others_p95": float(np.percentile(others, 95)),
+        "others_max": float(others.max()),
+        "others_fraction_at_bound": float(np.mean(others >= w_max * (1 - 1e-9))),
+        "others_of_n1_mean": float(np.delete(weights[pre == n1], synapse - int(exc.indptr[n1])).mean()),
+        "mean_rate_exc_hz": float(counts[: p["n_exc"]].mean() / (duration_ms / 1000.0)),
+        "mean_rate_inh_hz": float(counts[p["n_exc"]:].mean() / (duration_ms / 1000.0)),
+        "rewarded_pre": int(n1),
+        "rewarded_post": int(n2),
+        "n_synapses_exc": int(exc.n_synapses),
+        "build_s": t1 - t0,
+        "simulate_s": t2 - t1,
+    }
+
+    def figure(path: Path) -> None:
+        _plot_weights(history, others, w_max, path)
+
+    return ExperimentResult(times, ids, n, duration_ms, metrics, groups={"exc": (0, p["n_exc"]), "inh": (p["n_exc"], n)},
+                            figures={"rewarded_weight.png": figure})
+
+
+def _plot_weights(history: np.ndarray, others: np.ndarray, w_max: float, path: Path) -> None:
+    """Rewarded weight over time (left) and the distribution of the other weights (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.2), dpi=120)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+    ax, hist = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    ax.plot(np.arange(1, history.size + 1), history, color="tab:red")
+    ax.axhline(w_max, color="0.5", lw=0.8, ls="--")
+    ax.set(xlabel="time (s)", ylabel="weight", title="rewarded synapse", ylim=(-0.05 * w_max, 1.05 * w_max))
+    hist.hist(others, bins=np.linspace(0, w_max, 41), color="0.4")
+    hist.axvline(history[-1], color="tab:red")
+    hist.set(xlabel="weight", ylabel="synapses", title="other excitatory synapses (red: rewarded)", yscale="log")
+    fig.savefig(path, format="png")
+
+
+DISTAL_REWARD = Experiment(
+    name="distal-reward",
+    summary="Izhikevich (2007) distal reward: dopamine-modulated STDP picks out one rewarded synapse",
+    schema=SCHEMA,
+    run=run_distal_reward,
+    checks=(_check_delays, _check_dt, _check_neurons),
+)
+EXPERIMENT = DISTAL_REWARD
