@@ -74,8 +74,7 @@ class DiehlCookNetwork:
         inh_model = LIFConductance(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0, e_inh=-85.0,
                                    tau_exc=1.0, tau_inh=2.0, t_ref=2.0, r_m=1.0)
         self.inh = net.add_population(c.n_exc, inh_model, name="inh")
-        self.rule = DiehlCookSTDP(nu_pre=c.nu_pre, nu_post=c.nu_post, w_min=0.0, w_max=c.w_max,
-                                  normalize=c.norm_total)
+        self.rule = self.make_rule()
         w0 = net.rng.uniform(0.0, c.w_init_max, (c.n_input, c.n_exc))
         self.input_exc = net.connect(self.inputs, self.exc, weight=w0, target="g_exc", plasticity=self.rule,
                                      name="input->exc")
@@ -87,42 +86,60 @@ class DiehlCookNetwork:
         self.counts = net.monitor_counts(self.exc)
         self.labels: np.ndarray | None = None
 
+    def make_rule(self):
+        """The input-to-excitatory learning rule (subclasses swap it)."""
+        c = self.config
+        return DiehlCookSTDP(nu_pre=c.nu_pre, nu_post=c.nu_post, w_min=0.0, w_max=c.w_max, normalize=c.norm_total)
+
     @property
     def weights(self) -> np.ndarray:
         """(n_input, n_exc) learned input weights."""
         return self.input_exc.weights.detach().cpu().numpy().copy()
 
     def present(self, images: np.ndarray, learn: bool, progress: Progress | None = None,
-                checkpoint=None, tag: str = "") -> np.ndarray:
+                checkpoint=None, tag: str = "", targets: np.ndarray | None = None) -> np.ndarray:
         """Show ``images`` ((n, n_input) in [0, 1]) one per trial; return spike counts (n, n_exc).
 
-        ``learn=False`` freezes the weights and thresholds (the paper's test phase)."""
+        ``learn=False`` freezes the weights and thresholds (the paper's test phase);
+        ``targets`` (n,) are class labels for networks with a teacher (subclasses)."""
         images = np.asarray(images, dtype=float)
         if images.ndim != 2 or images.shape[1] != self.config.n_input:
             raise ValueError(f"DiehlCookNetwork: images must be (n, {self.config.n_input}), got {images.shape}")
         if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
             raise ValueError("DiehlCookNetwork: image intensities must lie in [0, 1]")
-        self.rule.values["learning_rate"] = 1.0 if learn else 0.0
+        self.set_learning(learn)
         self.exc_model.values["theta_jump"] = self.config.theta_jump if learn else 0.0
         self.exc_model.values["tau_adapt"] = self.config.tau_theta if learn else 1e300
-        counts = self._run(images, np.ones(len(images)), progress, checkpoint, f"{tag}|pass")
+        targets = np.full(len(images), -1) if targets is None else np.asarray(targets)
+        counts = self._run(images, targets, np.ones(len(images)), progress, checkpoint, f"{tag}|pass")
+        self.last_counts = counts
         boost = np.ones(len(images))
         for retry in range(1, self.config.max_retries + 1):
-            weak = np.flatnonzero(counts.sum(1) < self.config.min_spikes)
+            weak = np.flatnonzero(counts[self.counts.name].sum(1) < self.config.min_spikes)
             if weak.size == 0:
                 break
             boost[weak] += 0.5
-            counts[weak] = self._run(images[weak], boost[weak], None, checkpoint, f"{tag}|retry{retry}")
-        return counts
+            again = self._run(images[weak], targets[weak], boost[weak], None, checkpoint, f"{tag}|retry{retry}")
+            for name, rows in again.items():
+                counts[name][weak] = rows
+        return counts[self.counts.name]
 
-    def _run(self, images, boost, progress, checkpoint, tag) -> np.ndarray:
-        first = self.net.trial
+    def set_learning(self, learn: bool) -> None:
+        self.rule.values["learning_rate"] = 1.0 if learn else 0.0
+
+    def set_inputs(self, images: np.ndarray, targets: np.ndarray, boost: np.ndarray, first_trial: int) -> None:
+        """Input rates of the trials from ``first_trial`` on (subclasses add a teacher)."""
         rates = np.minimum(images * self.config.max_rate_hz * boost[:, None], 0.5e3 / self.config.dt)
-        self.inputs.set_rates(rates, first_trial=first)
+        self.inputs.set_rates(rates, first_trial=first_trial)
+
+    def _run(self, images, targets, boost, progress, checkpoint, tag) -> dict[str, np.ndarray]:
+        """Present once; spike counts (n, neurons) of every count monitor, by monitor name."""
+        first = self.net.trial
+        self.set_inputs(images, targets, boost, first)
         path = None if checkpoint is None else f"{checkpoint}.{tag.replace('|', '-')}.npz"
         self.net.run(len(images) * self.config.present_ms, progress=progress, checkpoint=path,
                      checkpoint_tag=tag, chunk_steps=int(round(50 * self.config.present_ms / self.config.dt)))
-        return self.counts.counts[first:first + len(images), 0].copy()
+        return {mon.name: mon.counts[first:first + len(images), 0].copy() for mon in self.net.count_monitors}
 
     def assign_labels(self, counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
         """Label each neuron with the class of highest mean response (-1: never fired)."""
