@@ -47,6 +47,7 @@ EXPERIMENTS: dict[str, Experiment] = {}
 BUILTINS: dict[str, str] = {
     "cuba": "synaptica.experiments.cuba",
     "stdp-digits": "synaptica.experiments.stdp_digits",
+    "sym-stdp-digits": "synaptica.experiments.sym_stdp_digits",
     "distal-reward": "synaptica.experiments.distal_reward",
 }
 # ---------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ SCHEMA = {
     "noise_rate_hz": Field(float, 500.0, "rate of each of the two noise sources per neuron (Hz)",
                            minimum=0.0, exclusive_minimum=True),
     "noise_weight": Field(float, 5.3, "input per noise spike (+ and -)", minimum=0.0),
+    "bias_current": Field(float, 0.0, "constant input current to every neuron"),
     "thalamic_rate_hz": Field(float, 1.0, "rate of the thalamic source per neuron (Hz)",
                               minimum=0.0, exclusive_minimum=True),
     "thalamic_weight": Field(float, 20.0, "input per thalamic spike", minimum=0.0),
@@ -148,6 +149,7 @@ def build_distal_reward(p: dict):
     # synaptic input acts within the step it arrives: exp(-dt / 1e-3 ms) = 0
     model = Izhikevich(a=a, b=0.2, c=-65.0, d=d, tau_exc=1e-3, tau_inh=1e-3)
     cells = net.add_population(n, model, name="cells")
+    cells.i_ext[:] = p["bias_current"]
     post_exc = _targets(net.rng, n_exc, n, m, exclude_self=True)
     post_inh = _targets(net.rng, n_inh, n_exc, m, exclude_self=False)
     dopamine = net.add_modulator("dopamine", tau=p["tau_dopamine_ms"])
@@ -185,7 +187,10 @@ def _save(path: Path, tag: str, net, extra: dict) -> None:
     tmp.replace(path)
 
 
-def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> dict:
+    """Build and run the experiment; returns the network's pieces and the run's record
+    (keys: net, exc, spikes, synapse, n1, n2, history, rewards, coincidences, build_s,
+    simulate_s)."""
     t0 = time.perf_counter()
     net, cells, exc, dopamine, spikes, synapse, n1, n2 = build_distal_reward(p)
     t1 = time.perf_counter()
@@ -206,7 +211,7 @@ def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpo
             dopamine.pulse_amounts = data["distal.pulse_amounts"].copy()
             rng.bit_generator.state = json.loads(str(data["distal.rng"]))
     save_every = max(1, total // 10)
-    w_max, window = p["w_max"], p["window_ms"]
+    window = p["window_ms"]
     while state["second"] < total:
         net.run(CHUNK_MS, chunk_steps=chunk_steps)
         steps, ids = spikes.steps[state["seen"]:spikes.count], spikes.ids[state["seen"]:spikes.count]
@@ -230,12 +235,18 @@ def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpo
                 **{k: np.array(state[k]) for k in ("second", "seen", "rewards", "coincidences", "last_n1")},
                 "history": state["history"], "pulse_steps": dopamine.pulse_steps,
                 "pulse_amounts": dopamine.pulse_amounts, "rng": np.array(json.dumps(rng.bit_generator.state))})
-    t2 = time.perf_counter()
+    return {"net": net, "exc": exc, "spikes": spikes, "synapse": synapse, "n1": n1, "n2": n2,
+            "history": state["history"], "rewards": state["rewards"], "coincidences": state["coincidences"],
+            "build_s": t1 - t0, "simulate_s": time.perf_counter() - t1}
 
+
+def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+    run = simulate(p, progress, checkpoint)
+    exc, spikes, synapse, n1, n2, history = (run[k] for k in ("exc", "spikes", "synapse", "n1", "n2", "history"))
+    w_max, total = p["w_max"], p["duration_s"]
     weights = exc.weights.detach().numpy()
     pre, _ = exc.synapse_index()
     others = np.delete(weights, synapse)
-    history = state["history"]
     at_bound = np.flatnonzero(history >= w_max * (1 - 1e-9))
     n = p["n_exc"] + p["n_inh"]
     duration_ms = total * CHUNK_MS
@@ -248,8 +259,8 @@ def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpo
         "rewarded_reached_bound": bool(at_bound.size > 0),
         "rewarded_time_to_bound_s": float(at_bound[0] + 1) if at_bound.size else float("nan"),
         "rewarded_fraction_of_time_at_bound": float(at_bound.size / total),
-        "n_coincidences": int(state["coincidences"]),
-        "n_rewards": int(state["rewards"]),
+        "n_coincidences": int(run["coincidences"]),
+        "n_rewards": int(run["rewards"]),
         "others_mean": float(others.mean()),
         "others_p95": float(np.percentile(others, 95)),
         "others_max": float(others.max()),
@@ -260,8 +271,8 @@ def run_distal_reward(p: dict, progress: ProgressCallback | None = None, checkpo
         "rewarded_pre": int(n1),
         "rewarded_post": int(n2),
         "n_synapses_exc": int(exc.n_synapses),
-        "build_s": t1 - t0,
-        "simulate_s": t2 - t1,
+        "build_s": run["build_s"],
+        "simulate_s": run["simulate_s"],
     }
 
     def figure(path: Path) -> None:

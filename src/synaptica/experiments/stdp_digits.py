@@ -60,6 +60,37 @@ def load_split(p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
     return images[:n_train], labels[:n_train], images[test], labels[test], shape, resolved
 
 
+class Phases:
+    """Runs an image-presenting model through named phases with one overall progress bar;
+    each phase checkpoints to its own file (removed by :meth:`finish`)."""
+
+    def __init__(self, model, p: dict, total_images: int, progress: ProgressCallback | None, checkpoint) -> None:
+        self.model, self.p, self.progress, self.checkpoint = model, p, progress, checkpoint
+        self.steps_per_image = int(round(p["present_ms"] / p["dt_ms"]))
+        self.total, self.done = total_images * self.steps_per_image, 0
+
+    def _progress(self, steps: int, _total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.done + steps, self.total)
+
+    def run(self, images: np.ndarray, learn: bool, name: str, targets: np.ndarray | None = None) -> np.ndarray:
+        counts = self.model.present(images, learn, self._progress, self.checkpoint, f"{config_tag(self.p)}|{name}",
+                                    targets=targets)
+        self.done += len(images) * self.steps_per_image
+        return counts
+
+    def finish(self) -> None:
+        if self.checkpoint is not None:
+            for path in Path(self.checkpoint).parent.glob(Path(self.checkpoint).name + ".*.npz"):
+                path.unlink()
+
+
+def test_raster(spikes, start_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spike times (relative to ``start_ms``) and ids recorded from ``start_ms`` on."""
+    keep = spikes.times_ms >= start_ms
+    return spikes.times_ms[keep] - start_ms, spikes.neuron_ids[keep].astype(np.int64)
+
+
 def run_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
     from synaptica.models.diehl_cook import DiehlCookConfig, DiehlCookNetwork
     from synaptica.plotting import plot_receptive_fields
@@ -69,34 +100,19 @@ def run_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoin
                              max_rate_hz=d["max_rate_hz"], norm_total=d["norm_total"], seed=p["seed"])
     model = DiehlCookNetwork(config)
     spikes = model.net.monitor_spikes(model.exc)
-    steps_per_image = int(round(p["present_ms"] / p["dt_ms"]))
-    total = (p["epochs"] * len(x_train) + len(x_train) + len(x_test)) * steps_per_image
-    done = [0]
-
-    def phase_progress(steps: int, _steps_total: int) -> None:
-        if progress is not None:
-            progress(done[0] + steps, total)
-
-    def phase(images: np.ndarray, learn: bool, name: str) -> np.ndarray:
-        counts = model.present(images, learn, phase_progress, checkpoint, f"{config_tag(p)}|{name}")
-        done[0] += len(images) * steps_per_image
-        return counts
-
+    phases = Phases(model, p, (p["epochs"] + 1) * len(x_train) + len(x_test), progress, checkpoint)
     t0 = time.perf_counter()
     for epoch in range(p["epochs"]):
-        phase(x_train, True, f"train{epoch}")
+        phases.run(x_train, True, f"train{epoch}")
     t1 = time.perf_counter()
-    model.assign_labels(phase(x_train, False, "label"), y_train)
+    model.assign_labels(phases.run(x_train, False, "label"), y_train)
     test_start_ms = model.net.step * p["dt_ms"]
-    test_counts = phase(x_test, False, "test")
+    test_counts = phases.run(x_test, False, "test")
     t2 = time.perf_counter()
     predicted = model.predict(test_counts)
-    if checkpoint is not None:  # every phase kept its own checkpoint until the whole run was done
-        for path in Path(checkpoint).parent.glob(Path(checkpoint).name + ".*.npz"):
-            path.unlink()
+    phases.finish()
 
-    in_test = spikes.times_ms >= test_start_ms
-    times, ids = spikes.times_ms[in_test] - test_start_ms, spikes.neuron_ids[in_test].astype(np.int64)
+    times, ids = test_raster(spikes, test_start_ms)
     weights, labels = model.weights, model.labels
     metrics = {
         "accuracy": float(np.mean(predicted == y_test)),
