@@ -198,6 +198,7 @@ class CompiledLoop:
                 for q, key in enumerate(intrinsic.coefficients(net.dt)):
                     emit(f"    ip{g}_c_{key} = ip{g}_k[{q}]")
             emit(f"    for b in range(batch):")
+            emit(f"        nf = 0")
             emit(f"        for k in range(g{g}_spk.shape[1]):")
             call = []
             for a in model.update_arguments():
@@ -224,14 +225,18 @@ class CompiledLoop:
                 var = intrinsic.variable
                 ip_args = [f"g{g}_{var}[b, k]", outs[-1]] + [f"ip{g}_c_{key}" for key in intrinsic.coefficients(net.dt)]
                 emit(f"            g{g}_{var}[b, k] = {type(intrinsic).update.__name__}({', '.join(ip_args)})")
+            # the index list of this step's spikes, built while updating
+            emit(f"            g{g}_fired[b, nf] = k")
+            emit(f"            nf += {outs[-1]} != 0.0")
+            emit(f"        g{g}_nfired[b] = nf")
             args.extend(f"g{g}_{var}" for var in model.state)
             args.append(f"g{g}_iext")
         args.extend(f"rb{r}" for r in range(len(net.receptor_buffers)))
 
-        # index lists of this step's spikes, one scan per group
+        # index lists of this step's spikes (populations and Poisson inputs list them as they go)
         for g, group in enumerate(net.groups):
             args.extend([f"g{g}_spk", f"g{g}_fired", f"g{g}_nfired"])
-            if group.kind == "poisson":  # listed while drawn
+            if group.kind in ("poisson", "population"):
                 continue
             emit(f"    for b in range(batch):")
             emit(f"        nf = 0")
