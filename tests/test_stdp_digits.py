@@ -107,3 +107,25 @@ def test_mnist_split_loads():
     x, y, shape = load_images(str(MNIST))
     assert x.shape == (10000, 784) and shape == (28, 28) and set(np.unique(y)) == set(range(10))
     assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "bench" / "peers" / "dc_reference.json"
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST test split not found in {MNIST} (see ../shared/data/README)")
+def test_dynamics_match_brian2_on_mnist():
+    """Same network in Brian2 2.9 (bench/peers/dc_brian2.py, seeds 1-3, first 200 images):
+    excitatory spikes per image and threshold growth agree across seeds."""
+    reference = json.loads(REFERENCE.read_text())
+    x, _, _ = load_images(str(MNIST))
+    ours = []
+    for seed in (1, 2, 3):
+        model = DiehlCookNetwork(DiehlCookConfig(n_exc=100, seed=seed, max_retries=0))
+        counts = model.present(x[: reference["n_images"]], learn=True)
+        ours.append((counts.sum(1).mean(), float(model.exc.theta.mean())))
+    spikes, theta = np.mean(ours, axis=0)
+    peer = reference["brian2_cpp_standalone"]
+    peer_spikes = np.mean([r["exc_spikes_per_image"] for r in peer])
+    peer_theta = np.mean([r["mean_theta_mv"] for r in peer])
+    assert abs(spikes - peer_spikes) < 0.05 * peer_spikes, (spikes, peer_spikes)
+    assert abs(theta - peer_theta) < 0.05 * peer_theta, (theta, peer_theta)

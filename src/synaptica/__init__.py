@@ -13,6 +13,7 @@ _EXPORTS = {
     "Network": "synaptica.engine.network",
     "LIF": "synaptica.neurons", "AdaptiveLIF": "synaptica.neurons", "LIFConductance": "synaptica.neurons",
     "Izhikevich": "synaptica.neurons", "AdEx": "synaptica.neurons", "NeuronModel": "synaptica.neurons",
+    "AdaptiveLIFConductance": "synaptica.neurons", "Parrot": "synaptica.neurons",
 }
 __all__ = ["__version__", *_EXPORTS]
 
