@@ -129,3 +129,16 @@ def test_dynamics_match_brian2_on_mnist():
     peer_theta = np.mean([r["mean_theta_mv"] for r in peer])
     assert abs(spikes - peer_spikes) < 0.05 * peer_spikes, (spikes, peer_spikes)
     assert abs(theta - peer_theta) < 0.05 * peer_theta, (theta, peer_theta)
+
+
+def test_batched_copies_learn_shared_weights(digits):
+    x, y = digits
+    model = small_model(batch_size=4)
+    counts = model.present(x[:202], learn=True)                # 51 trials, the last one padded
+    assert counts.shape == (202, 20)
+    theta = model.exc.theta.numpy()
+    assert np.all(theta == theta[0])                           # copies continue from the mean
+    model.assign_labels(model.present(x[:300], learn=False), y[:300])
+    assert np.mean(model.predict(model.present(x[1500:1700], learn=False)) == y[1500:1700]) > 0.4
+    with pytest.raises(ValueError, match=r"\(trials, 4, 64\)"):
+        model.inputs.set_rates(np.zeros((3, 3, 64)))

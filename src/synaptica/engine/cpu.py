@@ -83,13 +83,14 @@ def draw_poisson_block(rng, step, trial_steps, logq, row0, block, ids, index, tm
     block[1] = length
     for b in range(ids.shape[0]):
         count = 0
-        for k in range(logq.shape[1]):
-            t = geometric(rng, logq[row, k]) - 1
+        entry = min(b, logq.shape[1] - 1)
+        for k in range(logq.shape[2]):
+            t = geometric(rng, logq[row, entry, k]) - 1
             while t < length:
                 tmp_step[count] = t
                 tmp_id[count] = k
                 count += 1
-                t += geometric(rng, logq[row, k])
+                t += geometric(rng, logq[row, entry, k])
         cursor[: length + 1] = 0
         for e in range(count):
             cursor[tmp_step[e] + 1] += 1

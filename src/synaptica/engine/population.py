@@ -76,7 +76,8 @@ class Population(Group):
 class PoissonInput(Group):
     """Independent Poisson spike trains (Hz): ``rate_hz`` a scalar, one rate per neuron
     (n,), or a table (trials, n) whose row ``t`` drives trial ``t`` (see
-    :meth:`Network.set_trials`; the last row repeats if the run outlasts the table).
+    :meth:`Network.set_trials`; the last row repeats if the run outlasts the table), or
+    (trials, batch, n) with different rates for each batch entry.
 
     Each step a neuron spikes with probability ``rate * dt`` (must stay <= 1). The
     compiled path draws a block of up to ``block_steps`` steps at a time (blocks also end
@@ -91,7 +92,7 @@ class PoissonInput(Group):
     def __init__(self, n: int, rate_hz: Any, name: str, dt: float) -> None:
         super().__init__(n, name)
         self.dt = dt
-        self.rates_hz = np.zeros((1, self.n))
+        self.rates_hz = np.zeros((1, 1, self.n))
         self.block_steps = max(1, min(1024, 4_000_000 // self.n))
         self.block: np.ndarray | None = None
         self.set_rates(rate_hz)
@@ -109,14 +110,18 @@ class PoissonInput(Group):
     def set_rates(self, rate_hz: Any, first_trial: int = 0) -> None:
         """New rates (see class doc); row 0 of a table drives trial ``first_trial``."""
         rates = np.asarray(rate_hz, dtype=float)
-        if rates.ndim == 2 and rates.shape[1] == self.n:
+        batch = None if self.spikes is None else self.spikes.shape[0]
+        if rates.ndim == 3 and rates.shape[2] == self.n and rates.shape[1] in (1, batch):
             rates = rates.copy()
+        elif rates.ndim == 2 and rates.shape[1] == self.n:
+            rates = rates[:, None, :].copy()
         else:
             try:
-                rates = np.broadcast_to(rates, (self.n,))[None].copy()
+                rates = np.broadcast_to(rates, (self.n,))[None, None].copy()
             except ValueError:
-                raise ValueError(f"PoissonInput '{self.name}': rates must be a scalar, ({self.n},) or "
-                                 f"(trials, {self.n}), got shape {rates.shape}") from None
+                raise ValueError(f"PoissonInput '{self.name}': rates must be a scalar, ({self.n},), "
+                                 f"(trials, {self.n}) or (trials, {batch}, {self.n}), got shape {rates.shape}"
+                                 ) from None
         if not np.all(np.isfinite(rates)) or np.any(rates < 0):
             raise ValueError(f"PoissonInput '{self.name}': rates must be finite and >= 0 Hz")
         if np.any(rates * self.dt * 1e-3 > 1.0):
@@ -132,7 +137,7 @@ class PoissonInput(Group):
         return min(max(trial - self.first_trial, 0), self.rates_hz.shape[0] - 1)
 
     def log_no_spike(self) -> np.ndarray:
-        """(rows, n) log(1 - rate dt), the geometric distribution's parameter."""
+        """(rows, batch or 1, n) log(1 - rate dt), the geometric distribution's parameter."""
         with np.errstate(divide="ignore"):
             return np.log1p(-self.rates_hz * self.dt * 1e-3)
 

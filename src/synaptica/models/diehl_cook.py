@@ -21,6 +21,13 @@ that evoke fewer than ``min_spikes`` excitatory spikes are shown again with the 
 raised by ``max_rate_hz / 2`` per retry (the paper raises the intensity by the same
 step), up to ``max_retries`` times; the paper retries at once, here the retries follow
 the pass through all images (one compiled run per pass).
+
+Batched mode (``batch_size`` > 1): that many copies of the network run side by side on
+different images and learn one shared weight matrix; each copy's weight changes are
+applied with factor 1 / batch_size (averaged updates), which is not the same learning as
+the paper's sequential presentation. Each copy has its own thresholds during a pass,
+which are then replaced by their mean. With learning frozen the copies are exactly
+independent networks, so evaluation in batches gives the sequential result.
 """
 from __future__ import annotations
 
@@ -57,6 +64,7 @@ class DiehlCookConfig:
     tau_theta: float = 1e7            # ms
     min_spikes: int = 5
     max_retries: int = 3
+    batch_size: int = 1               # > 1: copies learning shared weights (averaged updates)
     seed: int = 0
 
 
@@ -65,7 +73,7 @@ class DiehlCookNetwork:
 
     def __init__(self, config: DiehlCookConfig) -> None:
         c = self.config = config
-        net = self.net = Network(dt=c.dt, seed=c.seed, dtype=torch.float64)
+        net = self.net = Network(dt=c.dt, batch_size=c.batch_size, seed=c.seed, dtype=torch.float64)
         self.inputs = net.add_poisson(c.n_input, 0.0, name="input")
         self.exc_model = AdaptiveLIFConductance(
             tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
@@ -130,16 +138,29 @@ class DiehlCookNetwork:
     def set_inputs(self, images: np.ndarray, targets: np.ndarray, boost: np.ndarray, first_trial: int) -> None:
         """Input rates of the trials from ``first_trial`` on (subclasses add a teacher)."""
         rates = np.minimum(images * self.config.max_rate_hz * boost[:, None], 0.5e3 / self.config.dt)
-        self.inputs.set_rates(rates, first_trial=first_trial)
+        self.inputs.set_rates(self.as_trials(rates), first_trial=first_trial)
+
+    def as_trials(self, rows: np.ndarray) -> np.ndarray:
+        """Per-image rows (n, k) as a (trials, batch, k) table, image i in trial i // batch."""
+        batch = self.net.batch_size
+        trials = -(-len(rows) // batch)
+        table = np.zeros((trials * batch, rows.shape[1]))
+        table[: len(rows)] = rows
+        return table.reshape(trials, batch, rows.shape[1])
 
     def _run(self, images, targets, boost, progress, checkpoint, tag) -> dict[str, np.ndarray]:
         """Present once; spike counts (n, neurons) of every count monitor, by monitor name."""
-        first = self.net.trial
+        first, batch = self.net.trial, self.net.batch_size
+        trials = -(-len(images) // batch)
         self.set_inputs(images, targets, boost, first)
         path = None if checkpoint is None else f"{checkpoint}.{tag.replace('|', '-')}.npz"
-        self.net.run(len(images) * self.config.present_ms, progress=progress, checkpoint=path,
+        self.net.run(trials * self.config.present_ms, progress=progress, checkpoint=path,
                      checkpoint_tag=tag, chunk_steps=int(round(50 * self.config.present_ms / self.config.dt)))
-        return {mon.name: mon.counts[first:first + len(images), 0].copy() for mon in self.net.count_monitors}
+        if batch > 1 and self.rule.values["learning_rate"] > 0:
+            # the copies' thresholds drifted apart; they continue from their mean
+            self.exc.state["theta"][:] = self.exc.state["theta"].mean(0, keepdim=True)
+        return {mon.name: mon.counts[first:first + trials].reshape(trials * batch, -1)[: len(images)].copy()
+                for mon in self.net.count_monitors}
 
     def assign_labels(self, counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
         """Label each neuron with the class of highest mean response (-1: never fired)."""

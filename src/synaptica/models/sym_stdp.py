@@ -74,7 +74,7 @@ class SymSTDPNetwork(DiehlCookNetwork):
         teach = np.zeros((len(images), self.config.n_classes))
         known = targets >= 0
         teach[np.flatnonzero(known), targets[known]] = self.config.teacher_rate_hz
-        self.teacher.set_rates(teach, first_trial=first_trial)
+        self.teacher.set_rates(self.as_trials(teach), first_trial=first_trial)
 
     def classify(self, images: np.ndarray, **kw) -> np.ndarray:
         """Class of each image: the label neuron with the most spikes, without teacher."""
