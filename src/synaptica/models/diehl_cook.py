@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from synaptica.engine.network import Network
+from synaptica.models.motifs import lateral_inhibition
 from synaptica.neurons import AdaptiveLIFConductance, LIFConductance
 from synaptica.plasticity import DiehlCookSTDP
 
@@ -81,15 +82,11 @@ class DiehlCookNetwork:
         self.exc = net.add_population(c.n_exc, self.exc_model, name="exc")
         inh_model = LIFConductance(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0, e_inh=-85.0,
                                    tau_exc=1.0, tau_inh=2.0, t_ref=2.0, r_m=1.0)
-        self.inh = net.add_population(c.n_exc, inh_model, name="inh")
         self.rule = self.make_rule()
         w0 = net.rng.uniform(0.0, c.w_init_max, (c.n_input, c.n_exc))
         self.input_exc = net.connect(self.inputs, self.exc, weight=w0, target="g_exc", plasticity=self.rule,
                                      name="input->exc")
-        net.connect(self.exc, self.inh, one_to_one=True, weight=c.w_exc_inh, target="g_exc", name="exc->inh")
-        lateral = np.full((c.n_exc, c.n_exc), c.w_inh_exc)
-        np.fill_diagonal(lateral, 0.0)
-        net.connect(self.inh, self.exc, weight=lateral, target="g_inh", name="inh->exc")
+        self.inh = lateral_inhibition(net, self.exc, inh_model, c.w_exc_inh, c.w_inh_exc, name="inh")
         net.set_trials(c.present_ms, keep=("theta",))
         self.counts = net.monitor_counts(self.exc)
         self.labels: np.ndarray | None = None
