@@ -142,3 +142,12 @@ def test_batched_copies_learn_shared_weights(digits):
     assert np.mean(model.predict(model.present(x[1500:1700], learn=False)) == y[1500:1700]) > 0.4
     with pytest.raises(ValueError, match=r"\(trials, 4, 64\)"):
         model.inputs.set_rates(np.zeros((3, 3, 64)))
+
+
+def test_sym_stdp_digits_learns_from_the_teacher(tmp_path):
+    out = tmp_path / "sym"
+    result = CliRunner().invoke(main, ["run", "sym-stdp-digits", "--out", str(out)])   # the defaults
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.55, metrics             # label layer, no teacher at test; chance 0.1
+    assert metrics["hidden_vote_accuracy"] > 0.55, metrics  # seeds 1-3 give 0.70-0.80 on both

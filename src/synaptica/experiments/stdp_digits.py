@@ -85,47 +85,60 @@ class Phases:
                 path.unlink()
 
 
-def test_raster(spikes, start_ms: float) -> tuple[np.ndarray, np.ndarray]:
-    """Spike times (relative to ``start_ms``) and ids recorded from ``start_ms`` on."""
-    keep = spikes.times_ms >= start_ms
-    return spikes.times_ms[keep] - start_ms, spikes.neuron_ids[keep].astype(np.int64)
+def train_label_test(model, p: dict, data: tuple, progress, checkpoint, supervised: bool):
+    """Train for ``epochs`` (with the labels as teacher targets if ``supervised``), label the
+    excitatory neurons on the training images, present the test images (all frozen).
 
-
-def run_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
-    from synaptica.models.diehl_cook import DiehlCookConfig, DiehlCookNetwork
+    Returns the result skeleton (test-phase raster, receptive-field figure, common
+    metrics) and the test-phase spike counts of every count monitor, by name."""
     from synaptica.plotting import plot_receptive_fields
 
-    x_train, y_train, x_test, y_test, shape, d = load_split(p)
-    config = DiehlCookConfig(n_input=x_train.shape[1], n_exc=p["n_exc"], dt=p["dt_ms"], present_ms=p["present_ms"],
-                             max_rate_hz=d["max_rate_hz"], norm_total=d["norm_total"], seed=p["seed"])
-    model = DiehlCookNetwork(config)
+    x_train, y_train, x_test, y_test, shape, d = data
     spikes = model.net.monitor_spikes(model.exc)
     phases = Phases(model, p, (p["epochs"] + 1) * len(x_train) + len(x_test), progress, checkpoint)
     t0 = time.perf_counter()
     for epoch in range(p["epochs"]):
-        phases.run(x_train, True, f"train{epoch}")
+        phases.run(x_train, True, f"train{epoch}", targets=y_train if supervised else None)
     t1 = time.perf_counter()
     model.assign_labels(phases.run(x_train, False, "label"), y_train)
     test_start_ms = model.net.step * p["dt_ms"]
-    test_counts = phases.run(x_test, False, "test")
+    exc_counts = phases.run(x_test, False, "test")
+    test_counts = dict(model.last_counts)
     t2 = time.perf_counter()
-    predicted = model.predict(test_counts)
     phases.finish()
 
-    times, ids = test_raster(spikes, test_start_ms)
+    keep = spikes.times_ms >= test_start_ms
     weights, labels = model.weights, model.labels
     metrics = {
-        "accuracy": float(np.mean(predicted == y_test)),
+        "accuracy": float(np.mean(model.predict(exc_counts) == y_test)),
         "n_train": len(x_train), "n_test": len(x_test), "epochs": p["epochs"], "n_exc": p["n_exc"],
         "max_rate_hz": d["max_rate_hz"], "norm_total": d["norm_total"],
-        "exc_spikes_per_test_image": float(test_counts.sum(1).mean()),
+        "exc_spikes_per_test_image": float(exc_counts.sum(1).mean()),
         "neurons_labelled": int(np.sum(labels >= 0)),
         "mean_theta_mv": float(model.exc.theta.mean()),
         "train_images_per_s": p["epochs"] * len(x_train) / (t1 - t0),
         "train_s": t1 - t0, "label_and_test_s": t2 - t1,
     }
     figures = {"receptive_fields.png": lambda path: plot_receptive_fields(weights, shape, path, labels)}
-    return ExperimentResult(times, ids, p["n_exc"], len(x_test) * p["present_ms"], metrics, figures=figures)
+    result = ExperimentResult(spikes.times_ms[keep] - test_start_ms, spikes.neuron_ids[keep].astype(np.int64),
+                              p["n_exc"], len(x_test) * p["present_ms"], metrics, figures=figures)
+    return result, test_counts
+
+
+def model_config(p: dict, data: tuple) -> dict:
+    """Network parameters shared by the digit experiments, from parameters and data."""
+    x_train, d = data[0], data[5]
+    return dict(n_input=x_train.shape[1], n_exc=p["n_exc"], dt=p["dt_ms"], present_ms=p["present_ms"],
+                max_rate_hz=d["max_rate_hz"], norm_total=d["norm_total"], seed=p["seed"])
+
+
+def run_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+    from synaptica.models.diehl_cook import DiehlCookConfig, DiehlCookNetwork
+
+    data = load_split(p)
+    model = DiehlCookNetwork(DiehlCookConfig(**model_config(p, data)))
+    result, _ = train_label_test(model, p, data, progress, checkpoint, supervised=False)
+    return result
 
 
 EXPERIMENT = Experiment(
