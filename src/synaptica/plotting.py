@@ -67,7 +67,7 @@ def plot_raster_with_rate(
     duration_ms: float,
     path: str | Path,
     groups: Groups | None = None,
-    bin_ms: float = 1.0,
+    bin_ms: float | None = None,
     max_dots: int = MAX_DOTS,
 ) -> Path:
     """Raster (top) and population rate in Hz (bottom) on a shared time axis; save a PNG.
@@ -98,6 +98,8 @@ def plot_raster_with_rate(
     if groups:
         raster.legend(loc="upper right", markerscale=6, fontsize=8, framealpha=0.8)
 
+    if bin_ms is None:  # 1 ms, or coarser so that long runs get at most ~2000 bins
+        bin_ms = float(max(1.0, np.ceil(duration_ms / 2000.0)))
     if n_neurons > 0 and duration_ms > 0:
         edges, rate = population_rate(times, n_neurons, duration_ms, bin_ms)
         rate_ax.stairs(rate, edges, color="k", linewidth=0.8)

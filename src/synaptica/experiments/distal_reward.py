@@ -92,7 +92,6 @@ SCHEMA = {
     "noise_rate_hz": Field(float, 500.0, "rate of each of the two noise sources per neuron (Hz)",
                            minimum=0.0, exclusive_minimum=True),
     "noise_weight": Field(float, 5.3, "input per noise spike (+ and -)", minimum=0.0),
-    "bias_current": Field(float, 0.0, "constant input current to every neuron"),
     "thalamic_rate_hz": Field(float, 1.0, "rate of the thalamic source per neuron (Hz)",
                               minimum=0.0, exclusive_minimum=True),
     "thalamic_weight": Field(float, 20.0, "input per thalamic spike", minimum=0.0),
@@ -171,7 +170,6 @@ def build_distal_reward(p: dict):
     # synaptic input acts within the step it arrives: exp(-dt / 1e-3 ms) = 0
     model = Izhikevich(a=a, b=0.2, c=-65.0, d=d, tau_exc=1e-3, tau_inh=1e-3)
     cells = net.add_population(n, model, name="cells")
-    cells.i_ext[:] = p["bias_current"]
     post_exc = _targets(net.rng, n_exc, n, m, exclude_self=True)
     post_inh = _targets(net.rng, n_inh, n_exc, m, exclude_self=False)
     dopamine = net.add_modulator("dopamine", tau=p["tau_dopamine_ms"])
