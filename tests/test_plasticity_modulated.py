@@ -349,3 +349,21 @@ def test_tsodyks_markram_state_resets_at_trial_starts(backend):
     delivered[100] = current[100] / decay  # the trial start resets i_exc before step 100
     per_trial = _tsodyks_map([10.0, 20.0], U, 500.0, 50.0)
     np.testing.assert_allclose(delivered[[12, 22, 112, 122]], np.tile(per_trial, 2), rtol=1e-9)
+
+
+def test_checkpoint_keeps_scheduled_modulator_pulses(tmp_path):
+    def build():
+        net = Network(dt=1.0)
+        net.add_population(1, Parrot(), name="p")
+        return net, net.add_modulator("dopamine", tau=100.0)
+
+    net, mod = build()
+    mod.deliver([5.0, 50.0], [1.0, 2.0])
+    net.run(10.0)
+    net.save_checkpoint(tmp_path / "c.npz")
+    resumed, mod2 = build()                       # the pulses were scheduled before the checkpoint only
+    resumed.load_checkpoint(tmp_path / "c.npz")
+    resumed.run(50.0)
+    net.run(50.0)
+    np.testing.assert_allclose(mod2.value.numpy(), mod.value.numpy())
+    assert mod.value.item() > 1.0                  # the 50 ms pulse arrived in both

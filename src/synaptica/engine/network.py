@@ -469,6 +469,8 @@ class Network:
                 out[f"projection.{p}.{key}"] = tensor.detach().cpu().numpy()
         for name, mod in self.modulators.items():
             out[f"modulator.{name}"] = mod.value.cpu().numpy()
+            out[f"modulator.{name}.pulse_steps"] = mod.pulse_steps   # scheduled pulses are state too
+            out[f"modulator.{name}.pulse_amounts"] = mod.pulse_amounts
         for mon in self.monitors:
             for key, value in mon.arrays().items():
                 out[f"monitor.{mon.name}.{key}"] = value
@@ -500,7 +502,7 @@ class Network:
         if missing:
             raise CheckpointError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
         for key, value in expected.items():
-            if not key.startswith("monitor.") and arrays[key].shape != value.shape:
+            if not key.startswith("monitor.") and ".pulse_" not in key and arrays[key].shape != value.shape:
                 raise CheckpointError(f"checkpoint {path}: '{key}' has shape {arrays[key].shape}, "
                                  f"this network needs {value.shape}")
         self.step = int(arrays["step"])
@@ -518,6 +520,8 @@ class Network:
                     tensor.copy_(torch.from_numpy(arrays[f"projection.{p}.{key}"]))
         for name, mod in self.modulators.items():
             mod.value.copy_(torch.from_numpy(arrays[f"modulator.{name}"]))
+            mod.pulse_steps = arrays[f"modulator.{name}.pulse_steps"].copy()
+            mod.pulse_amounts = arrays[f"modulator.{name}.pulse_amounts"].copy()
         for mon in self.monitors:
             prefix = f"monitor.{mon.name}."
             mon.restore({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
