@@ -227,8 +227,9 @@ class CompiledLoop:
                 ip_args = [f"g{g}_{var}[b, k]", outs[-1]] + [f"ip{g}_c_{key}" for key in intrinsic.coefficients(net.dt)]
                 emit(f"            g{g}_{var}[b, k] = {type(intrinsic).update.__name__}({', '.join(ip_args)})")
             # the index list of this step's spikes, built while updating
-            emit(f"            g{g}_fired[b, nf] = k")
-            emit(f"            nf += {outs[-1]} != 0.0")
+            emit(f"            if {outs[-1]} != 0.0:  # a rarely taken branch: cheaper than an unconditional store")
+            emit(f"                g{g}_fired[b, nf] = k")
+            emit(f"                nf += 1")
             emit(f"        g{g}_nfired[b] = nf")
             args.extend(f"g{g}_{var}" for var in model.state)
             args.append(f"g{g}_iext")

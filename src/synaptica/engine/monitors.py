@@ -134,17 +134,24 @@ class CountMonitor:
 
     def __init__(self, group, batch: int, name: str) -> None:
         self.group, self.name = group, name
-        self.counts = np.zeros((0, batch, group.n), dtype=np.int64)
+        self.buffer = np.zeros((0, batch, group.n), dtype=np.int64)  # grows geometrically
+        self.rows = 0
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.buffer[: self.rows]
 
     def reserve(self, trials: int) -> None:
         """Make room for trials [0, trials)."""
-        if trials > self.counts.shape[0]:
-            grown = np.zeros((trials, *self.counts.shape[1:]), dtype=np.int64)
-            grown[: self.counts.shape[0]] = self.counts
-            self.counts = grown
+        if trials > self.buffer.shape[0]:
+            grown = np.zeros((max(trials, 2 * self.buffer.shape[0]), *self.buffer.shape[1:]), dtype=np.int64)
+            grown[: self.rows] = self.buffer[: self.rows]
+            self.buffer = grown
+        self.rows = max(self.rows, trials)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.counts = arrays["counts"].copy()
+        self.buffer = arrays["counts"].copy()
+        self.rows = self.buffer.shape[0]

@@ -435,7 +435,7 @@ class Network:
                 v[f"p{p}_stp_k"] = np.array([*proj.stp.constants(), self.dt])
         for m, mon in enumerate(self.count_monitors):
             mon.reserve(last_trial + 1)
-            v[f"cm{m}_counts"] = mon.counts
+            v[f"cm{m}_counts"] = mon.buffer
         for m, mon in enumerate(self.spike_monitors):
             mon.reserve(mon.count + self.batch_size * mon.group.n * 8)
             v.update(self._spike_monitor_values(m))

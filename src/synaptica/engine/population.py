@@ -128,6 +128,8 @@ class PoissonInput(Group):
             raise ValueError(f"PoissonInput '{self.name}': rate x dt exceeds one spike per step "
                              f"(max rate {1e3 / self.dt:g} Hz at dt = {self.dt} ms)")
         self.rates_hz = rates
+        with np.errstate(divide="ignore"):  # log(1 - rate dt), the geometric distribution's parameter
+            self._log_no_spike = np.log1p(-rates * self.dt * 1e-3)
         self.first_trial = int(first_trial)
         if self.block is not None:
             self.block[1] = 0  # draw a new block at the new rates
@@ -138,8 +140,7 @@ class PoissonInput(Group):
 
     def log_no_spike(self) -> np.ndarray:
         """(rows, batch or 1, n) log(1 - rate dt), the geometric distribution's parameter."""
-        with np.errstate(divide="ignore"):
-            return np.log1p(-self.rates_hz * self.dt * 1e-3)
+        return self._log_no_spike
 
     def arrays(self) -> dict[str, torch.Tensor]:
         return {**super().arrays(), "block": torch.from_numpy(self.block),
