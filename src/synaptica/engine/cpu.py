@@ -1,5 +1,9 @@
 """The compiled CPU path: one generated, numba-compiled loop runs many steps per call.
 
+All functions are compiled with ``error_model="numpy"``: a float division by zero gives
+inf or NaN instead of a per-division check that raises (parameters are validated before
+a run), which makes the neuron loop about 15 % faster.
+
 Per-call overhead of torch (~5 us per operation) would dominate small networks, so the
 whole step order of a :class:`~synaptica.engine.network.Network` is written out as
 Python source for its structure, with every neuron model's own ``update`` function (and
@@ -28,7 +32,7 @@ import numba
 import numpy as np
 ''' + NUMBA_PRIMITIVES_SOURCE + '''
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def uniform(state):
     # xorshift64* (Vigna 2016); state is a (1,) uint64 array, never 0.
     x = state[0]
@@ -39,7 +43,7 @@ def uniform(state):
     return float((x * np.uint64(2685821657736338717)) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def geometric(state, log_q):
     # Steps until the next spike of a Bernoulli process with log(1 - p) = log_q (>= 1).
     if log_q == 0.0:
@@ -47,14 +51,14 @@ def geometric(state, log_q):
     return 1 + int(math.log(1.0 - uniform(state)) / log_q)
 
 
-@numba.njit(fastmath=True)
+@numba.njit(fastmath=True, error_model="numpy")
 def decay_slice(values, factor):
     # a separate function: the compiler knows this 1-D slice aliases nothing and vectorises
     for k in range(values.shape[0]):
         values[k] *= factor
 
 
-@numba.njit(fastmath=True)
+@numba.njit(fastmath=True, error_model="numpy")
 def normalize_columns(w, target):
     # Scale each column (a postsynaptic neuron's inputs) to sum to target; row-major passes.
     if target <= 0.0:
@@ -70,7 +74,7 @@ def normalize_columns(w, target):
             w[i, j] *= totals[j]
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def draw_poisson_block(rng, step, trial_steps, logq, row0, block, ids, index, tmp_step, tmp_id, cursor):
     # Spikes of every neuron for the next block of steps (see PoissonInput), sorted by step.
     length = index.shape[1] - 1
@@ -133,7 +137,7 @@ class CompiledLoop:
                 functions.setdefault(fn.__name__, _function_source(fn))
         for fn in rule_functions(net):
             functions.setdefault(fn.__name__, _function_source(fn))
-        defs = "\n".join(f'@numba.njit(inline="always", fastmath=True)\n{src}' for src in functions.values())
+        defs = "\n".join(f'@numba.njit(inline="always", fastmath=True, error_model="numpy")\n{src}' for src in functions.values())
 
         body: list[str] = []
         emit = body.append
@@ -318,7 +322,7 @@ class CompiledLoop:
 
         self.arguments = list(dict.fromkeys(args))
         signature = ", ".join(["step0", "step_end", "batch", *self.arguments])
-        kernel = (f"@numba.njit(cache=True, fastmath=True, nogil=True)\ndef run_steps({signature}):\n"
+        kernel = (f"@numba.njit(cache=True, fastmath=True, error_model='numpy', nogil=True)\ndef run_steps({signature}):\n"
                   + textwrap.indent("\n".join(body), "    ") + "\n")
         return HEADER + "\n\n" + defs + "\n\n" + kernel
 

@@ -39,7 +39,7 @@ maximum = np.maximum
 
 # Scalar versions compiled into the generated CPU loop (see engine/cpu.py).
 NUMBA_PRIMITIVES_SOURCE = '''
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def exp(x):
     # Per-step decay factors have small arguments: there a degree-8 Taylor polynomial is
     # exact to double precision (relative error < 3e-16 for |x| < 1/16) and twice as
@@ -49,23 +49,23 @@ def exp(x):
             1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
     return math.exp(x)
 
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def where(condition, a, b):
     return a if condition else b
 
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def minimum(a, b):
     return a if a < b else b
 
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def maximum(a, b):
     return a if a > b else b
 
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def spike(x):
     return 1.0 if x >= 0.0 else 0.0
 
-@numba.njit(inline="always", fastmath=True)
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
 def detach(x):
     return x
 '''
