@@ -91,37 +91,8 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
         for t in range(len(rule.post_traces)):
             emit(f"        decay_slice(p{p}_tpost[{t}, b], p{p}_dpost[{t}])")
         n_post = proj.post.n
-        # presynaptic events
-        emit(f"        for f in range(g{g_pre}_nfired[b]):")
-        emit(f"            i = g{g_pre}_fired[b, f]")
-        if cls.on_pre is not None:
-            if dense:
-                emit(f"            for j in range({n_post}):")
-                emit(f"                s = i * {n_post} + j")
-            else:
-                emit(f"            for s in range(p{p}_indptr[i], p{p}_indptr[i + 1]):")
-                emit(f"                j = p{p}_indices[s]")
-            for line in _call(net, p, proj, "on_pre", "i", "j", "s"):
-                emit(f"                {line}")
-        for t, trace in enumerate(rule.pre_traces.values()):
-            op = "= 1.0" if trace.mode == "set" else "+= 1.0"
-            emit(f"            p{p}_tpre[{t}, b, i] {op}")
-        # postsynaptic events
-        emit(f"        for f in range(g{g_post}_nfired[b]):")
-        emit(f"            j = g{g_post}_fired[b, f]")
-        if cls.on_post is not None:
-            if dense:
-                emit(f"            for i in range(p{p}_tpre.shape[2]):")
-                emit(f"                s = i * {n_post} + j")
-            else:
-                emit(f"            for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
-                emit(f"                s = p{p}_csyn[c]")
-                emit(f"                i = p{p}_spre[s]")
-            for line in _call(net, p, proj, "on_post", "i", "j", "s"):
-                emit(f"                {line}")
-        for t, trace in enumerate(rule.post_traces.values()):
-            op = "= 1.0" if trace.mode == "set" else "+= 1.0"
-            emit(f"            p{p}_tpost[{t}, b, j] {op}")
+        _emit_events(net, emit, p, proj, "pre", g_pre)
+        _emit_events(net, emit, p, proj, "post", g_post)
         # continuous terms
         if cls.on_step is not None:
             emit(f"        if step % p{p}_interval == 0:")
@@ -142,6 +113,34 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
             args.extend([f"p{p}_norm_steps", f"p{p}_norm"])
             emit(f"    if (step + 1) % p{p}_norm_steps == 0:")
             emit_normalize(p, proj, emit, "        ")
+
+
+def _emit_events(net, emit, p: int, proj, side: str, g: int) -> None:
+    """For each neuron of ``side`` ("pre" or "post") that spiked: its event function on each
+    of its synapses (outgoing CSR rows, or incoming CSC columns), then its traces."""
+    rule, dense, n_post = proj.plasticity, proj.kind == "dense", proj.post.n
+    me, other = ("i", "j") if side == "pre" else ("j", "i")
+    emit(f"        for f in range(g{g}_nfired[b]):")
+    emit(f"            {me} = g{g}_fired[b, f]")
+    if getattr(type(rule), f"on_{side}") is not None:
+        if dense:
+            emit(f"            for {other} in range({n_post if side == 'pre' else f'p{p}_tpre.shape[2]'}):")
+            emit(f"                s = i * {n_post} + j")
+        elif side == "pre":
+            emit(f"            for s in range(p{p}_indptr[i], p{p}_indptr[i + 1]):")
+            emit(f"                j = p{p}_indices[s]")
+        else:
+            emit(f"            for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
+            emit(f"                s = p{p}_csyn[c]")
+            emit(f"                i = p{p}_spre[s]")
+        for line in _call(net, p, proj, f"on_{side}", "i", "j", "s"):
+            emit(f"                {line}")
+    traces = rule.pre_traces if side == "pre" else rule.post_traces
+    for t, trace in enumerate(traces.values()):
+        op = "= 1.0" if trace.mode == "set" else "+= 1.0"
+        emit(f"            p{p}_t{side}[{t}, b, {me}] {op}")
+    if not traces and getattr(type(rule), f"on_{side}") is None:
+        emit(f"            pass")
 
 
 def emit_normalize(p: int, proj, emit, indent: str) -> None:
