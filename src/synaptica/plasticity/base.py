@@ -47,6 +47,7 @@ the projection (pA for current receptors, nS for conductances); for a projection
 from __future__ import annotations
 
 import inspect
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
@@ -76,6 +77,22 @@ def apply_weight_change(w, potentiation, depression, scale, w_min, w_max, soft, 
 def split_change(change):
     """(potentiation, depression) of a signed change, for rules that compute one number."""
     return maximum(change, 0.0), maximum(-change, 0.0)
+
+
+def validated_parameters(owner: str, spec: Mapping[str, Parameter], values: Mapping[str, Any],
+                         extra_known: Sequence[str] = ()) -> dict[str, float]:
+    """Scalar parameters of ``spec`` from ``values`` (defaults for the rest), each checked
+    against its declared range; unknown names and arrays raise errors naming ``owner``."""
+    unknown = sorted(set(values) - set(spec))
+    if unknown:
+        raise ValueError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(spec) + list(extra_known)}")
+    out = {}
+    for key, parameter in spec.items():
+        value = values.get(key, parameter.default)
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
+            raise ValueError(f"{owner}: parameter '{key}' must be a scalar number, got {value!r}")
+        out[key] = _validated(owner, key, value, parameter)
+    return out
 
 
 COMMON_PARAMETERS = {
@@ -112,15 +129,8 @@ class PlasticityRule:
                  **values: Any) -> None:
         name = type(self).__name__
         modulator_names = {m: values.pop(m) for m in self.modulators if m in values}
-        spec = {**COMMON_PARAMETERS, **self.parameters}
-        unknown = sorted(set(values) - set(spec))
-        if unknown:
-            raise ValueError(f"{name}: unknown parameter(s) {unknown}; known: "
-                             f"{sorted(spec) + list(self.modulators)}")
-        self.values = {k: _validated(name, k, values.get(k, s.default), s) for k, s in spec.items()}
-        for k, v in self.values.items():
-            if np.ndim(v):
-                raise ValueError(f"{name}: parameter '{k}' must be a scalar")
+        self.values = validated_parameters(name, {**COMMON_PARAMETERS, **self.parameters}, values,
+                                           extra_known=self.modulators)
         if bounds not in ("hard", "soft"):
             raise ValueError(f"{name}: bounds must be 'hard' or 'soft', got {bounds!r}")
         if dependence not in ("additive", "multiplicative"):

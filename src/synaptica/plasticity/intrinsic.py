@@ -18,10 +18,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numpy as np
-
 from synaptica.engine.primitives import maximum
-from synaptica.neurons.base import Parameter, _validated
+from synaptica.neurons.base import Parameter
+from synaptica.plasticity.base import validated_parameters
 
 
 def intrinsic_threshold_update(theta, spike, eta, target_rate, dt, theta_min):
@@ -39,15 +38,8 @@ class IntrinsicPlasticity:
     update = staticmethod(intrinsic_threshold_update)
 
     def __init__(self, variable: str = "theta", **values: Any) -> None:
-        unknown = sorted(set(values) - set(self.parameters))
-        if unknown:
-            raise ValueError(f"IntrinsicPlasticity: unknown parameter(s) {unknown}; known: {sorted(self.parameters)}")
         self.variable = variable
-        self.values = {k: _validated("IntrinsicPlasticity", k, values.get(k, p.default), p)
-                       for k, p in self.parameters.items()}
-        for key, value in self.values.items():
-            if np.ndim(value):
-                raise ValueError(f"IntrinsicPlasticity: parameter '{key}' must be a scalar")
+        self.values = validated_parameters("IntrinsicPlasticity", self.parameters, values)
 
     def coefficients(self, dt: float) -> dict[str, float]:
         """The numbers ``update`` takes after (theta, spike), in its argument order."""

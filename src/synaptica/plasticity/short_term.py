@@ -23,11 +23,9 @@ Units: ``U`` dimensionless in (0, 1], time constants in ms.
 """
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 from synaptica.engine.primitives import exp
+from synaptica.neurons.base import Parameter
+from synaptica.plasticity.base import validated_parameters
 
 
 def tsodyks_markram_on_spike(u, x, elapsed, U, tau_d, tau_f):
@@ -50,15 +48,17 @@ class TsodyksMarkram:
 
     on_spike = staticmethod(tsodyks_markram_on_spike)
 
+    parameters = {
+        "U": Parameter(0.5, "", positive=True, help="utilisation increment per spike, <= 1"),
+        "tau_d": Parameter(800.0, "ms", positive=True, help="recovery time of resources"),
+        "tau_f": Parameter(20.0, "ms", positive=True, help="decay time of facilitation"),
+    }
+
     def __init__(self, U: float = 0.5, tau_d: float = 800.0, tau_f: float = 20.0) -> None:
-        self.U = _number("U", U)
-        self.tau_d = _number("tau_d", tau_d)
-        self.tau_f = _number("tau_f", tau_f)
-        if not 0.0 < self.U <= 1.0:
+        values = validated_parameters("TsodyksMarkram", self.parameters, {"U": U, "tau_d": tau_d, "tau_f": tau_f})
+        if values["U"] > 1.0:
             raise ValueError(f"TsodyksMarkram: parameter 'U' must be in (0, 1], got {U!r}")
-        for key in ("tau_d", "tau_f"):
-            if not getattr(self, key) > 0.0:
-                raise ValueError(f"TsodyksMarkram: parameter '{key}' (ms) must be > 0, got {getattr(self, key)!r}")
+        self.U, self.tau_d, self.tau_f = values["U"], values["tau_d"], values["tau_f"]
 
     def constants(self) -> tuple[float, float, float]:
         """(U, tau_d, tau_f) as the engine passes them to :attr:`on_spike`."""
@@ -67,8 +67,3 @@ class TsodyksMarkram:
     def __repr__(self) -> str:
         return f"TsodyksMarkram(U={self.U!r}, tau_d={self.tau_d!r}, tau_f={self.tau_f!r})"
 
-
-def _number(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)) or not np.isfinite(value):
-        raise ValueError(f"TsodyksMarkram: parameter '{key}' must be a finite number, got {value!r}")
-    return float(value)
