@@ -79,12 +79,14 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
         g_pre, g_post = net.groups.index(proj.pre), net.groups.index(proj.post)
         dense = proj.kind == "dense"
         args.extend([f"p{p}_wf", f"p{p}_tpre", f"p{p}_tpost", f"p{p}_dpre", f"p{p}_dpost", f"p{p}_ss",
-                     f"p{p}_lr", f"p{p}_k"])
+                     f"p{p}_lr", f"p{p}_k", "first_trial"])
         if not dense:
             args.extend([f"p{p}_indptr", f"p{p}_indices", f"p{p}_cptr", f"p{p}_csyn", f"p{p}_spre"])
         for q, key in enumerate(net.rule_coefficients(rule)):
             emit(f"    p{p}_c_{key} = p{p}_k[{q}]")
-        emit(f"    lr{p} = p{p}_lr[min(step // trial_steps if trial_steps > 0 else 0, p{p}_lr.shape[0] - 1)] / batch")
+        # p{p}_lr holds the learning rates of this call's trials, from first_trial on
+        emit(f"    lr{p} = p{p}_lr[min((step // trial_steps if trial_steps > 0 else 0) - first_trial, "
+             f"p{p}_lr.shape[0] - 1)] / batch")
         emit(f"    for b in range(batch):")
         for t in range(len(rule.pre_traces)):
             emit(f"        decay_slice(p{p}_tpre[{t}, b], p{p}_dpre[{t}])")

@@ -401,7 +401,7 @@ class Network:
             v[f"ci{c}_values"], v[f"ci{c}_start"] = current.values, current.start_step
         for r, buf in enumerate(self.buffers):
             v[f"rb{r}"] = buf.numpy()
-        v["trial_steps"] = self.trial_steps
+        v["trial_steps"], v["first_trial"] = self.trial_steps, self.trial
         # the last trial this chunk reaches (a chunk ending on a boundary does not start the next)
         last_trial = (self.step + max(chunk, 1) - 1) // self.trial_steps if self.trial_steps else 0
         for m, mod in enumerate(self.modulators.values()):
@@ -422,7 +422,7 @@ class Network:
                 v[f"p{p}_ss"] = state["synapse_state"].numpy()
                 v[f"p{p}_dpre"], v[f"p{p}_dpost"] = rule.trace_decays(self.dt)
                 v[f"p{p}_k"] = np.array(list(self.rule_coefficients(rule).values()))
-                v[f"p{p}_lr"] = rule.learning_rates(0, last_trial + 1)
+                v[f"p{p}_lr"] = rule.learning_rates(self.trial, last_trial - self.trial + 1)
                 v[f"p{p}_interval"] = self.rule_interval_steps(rule)
                 # a frozen rule (learning_rate 0) does not normalise either; 0 skips it
                 v[f"p{p}_norm"] = float(rule.normalize or 0.0) if rule.values["learning_rate"] > 0 else 0.0
