@@ -12,6 +12,7 @@ projections are sparse; a convolution shares its kernel through ``kernel_index``
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -114,17 +115,26 @@ class Projection:
         with torch.no_grad():
             self.weights.copy_(torch.from_numpy(w.reshape(tuple(self.weights.shape))))
 
-    def synapse_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """(pre, post) neuron of every synapse in flat order (i * n_post + j when dense)."""
+    @functools.cached_property
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "dense":
             return (np.repeat(np.arange(self.pre.n), self.post.n), np.tile(np.arange(self.post.n), self.pre.n))
         return np.repeat(np.arange(self.pre.n), np.diff(self.indptr)), self.indices
 
-    def incoming(self) -> tuple[np.ndarray, np.ndarray]:
-        """CSC view: ``ptr`` (n_post + 1) and the flat synapse indices onto each neuron."""
+    def synapse_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) neuron of every synapse in flat order (i * n_post + j when dense);
+        computed once (the wiring never changes)."""
+        return self._index
+
+    @functools.cached_property
+    def _incoming(self) -> tuple[np.ndarray, np.ndarray]:
         _, post = self.synapse_index()
         order = np.argsort(post, kind="stable").astype(np.int64)
         return np.searchsorted(post[order], np.arange(self.post.n + 1)).astype(np.int64), order
+
+    def incoming(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSC view: ``ptr`` (n_post + 1) and the flat synapse indices onto each neuron."""
+        return self._incoming
 
     def _check_weights(self) -> None:
         w = self.weights.detach().cpu().numpy()
