@@ -203,7 +203,6 @@ class CompiledLoop:
                 for q, key in enumerate(intrinsic.coefficients(net.dt)):
                     emit(f"    ip{g}_c_{key} = ip{g}_k[{q}]")
             emit(f"    for b in range(batch):")
-            emit(f"        nf = 0")
             emit(f"        for k in range(g{g}_spk.shape[1]):")
             call = []
             for a in model.update_arguments():
@@ -231,24 +230,23 @@ class CompiledLoop:
                 ip_args = [f"g{g}_{var}[b, k]", outs[-1]] + [f"ip{g}_c_{key}" for key in intrinsic.coefficients(net.dt)]
                 emit(f"            g{g}_{var}[b, k] = {type(intrinsic).update.__name__}({', '.join(ip_args)})")
             # the index list of this step's spikes, built while updating
-            emit(f"            if {outs[-1]} != 0.0:  # a rarely taken branch: cheaper than an unconditional store")
-            emit(f"                g{g}_fired[b, nf] = k")
-            emit(f"                nf += 1")
-            emit(f"        g{g}_nfired[b] = nf")
             args.extend(f"g{g}_{var}" for var in model.state)
             args.append(f"g{g}_iext")
         args.extend(f"rb{r}" for r in range(len(net.receptor_buffers)))
 
-        # index lists of this step's spikes (populations and Poisson inputs list them as they go)
+        # index lists of this step's spikes (Poisson inputs list theirs while drawing). A
+        # separate pass keeps the update loops free of stores that stop vectorisation, and
+        # a rarely taken branch is cheaper than an unconditional store.
         for g, group in enumerate(net.groups):
             args.extend([f"g{g}_spk", f"g{g}_fired", f"g{g}_nfired"])
-            if group.kind in ("poisson", "population"):
+            if group.kind == "poisson":
                 continue
             emit(f"    for b in range(batch):")
             emit(f"        nf = 0")
             emit(f"        for k in range(g{g}_spk.shape[1]):")
-            emit(f"            g{g}_fired[b, nf] = k")
-            emit(f"            nf += g{g}_spk[b, k] != 0.0")
+            emit(f"            if g{g}_spk[b, k] != 0.0:")
+            emit(f"                g{g}_fired[b, nf] = k")
+            emit(f"                nf += 1")
             emit(f"        g{g}_nfired[b] = nf")
 
         # 4. event-driven propagation into the ring buffers (Tsodyks-Markram efficacy if any)
