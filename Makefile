@@ -6,11 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# cect and wormneuroatlas: the real-data examples and tests read their data files and
+# never import them; --no-deps because cect pins numpy < 2.4.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps cect==0.3.5 wormneuroatlas==0.0.7.3
 	touch $(STAMP)
 
 .PHONY: venv demo test bench

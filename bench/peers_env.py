@@ -2,7 +2,8 @@
 
 The peers (Brian2, NEST, BindsNET) are never dependencies of synaptica itself; they live in
 ``bench/.venv-peers``.  Run ``python3 bench/peers_env.py`` (stdlib only) to create it;
-it prints the path of the venv's python.  Re-running is cheap: the install is skipped
+it prints the path of the venv's python. ``python3 bench/peers_env.py --analysis`` does the
+same for ``bench/.venv-analysis``, the peers of the analysis benchmark (see ensure_analysis_env).  Re-running is cheap: the install is skipped
 when the marker file records the same steps (requirement lists and stub version).
 
 Install order matters for BindsNET 0.3.4:
@@ -124,5 +125,32 @@ def ensure_peers_env() -> Path:
     return py
 
 
+# The analysis peers live apart (bench/.venv-analysis): NeMoS pulls JAX, and Brian2 above
+# needs numpy < 2.4 while these run on numpy 2.4.
+ANALYSIS_VENV_DIR = Path(__file__).resolve().parent / ".venv-analysis"
+ANALYSIS_REQUIREMENTS = ["elephant==1.2.1", "nemos==0.2.8", "pynapple", "hmmlearn==0.3.3",
+                         "mrestimator", "antropy", "powerlaw", "psutil"]
+ANALYSIS_MARKER = ANALYSIS_VENV_DIR / ".analysis-installed"
+
+
+def ensure_analysis_env() -> Path:
+    """Create bench/.venv-analysis (Elephant, NeMoS, pynapple, ...) once; return its python."""
+    py = venv_python(ANALYSIS_VENV_DIR)
+    if not py.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(ANALYSIS_VENV_DIR)
+    wanted = "\n".join([TORCH, *ANALYSIS_REQUIREMENTS]) + "\n"
+    if ANALYSIS_MARKER.exists() and ANALYSIS_MARKER.read_text() == wanted:
+        return py
+    pip = [str(py), "-m", "pip", "install"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, TORCH], check=True)
+    subprocess.run([*pip, TORCH, *ANALYSIS_REQUIREMENTS], check=True)
+    subprocess.run([str(py), "-c", "import elephant, nemos, pynapple, hmmlearn, mrestimator"], check=True)
+    ANALYSIS_MARKER.write_text(wanted)
+    return py
+
+
 if __name__ == "__main__":
-    print(ensure_peers_env())
+    import sys
+
+    print(ensure_analysis_env() if "--analysis" in sys.argv[1:] else ensure_peers_env())

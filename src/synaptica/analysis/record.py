@@ -101,6 +101,8 @@ class SpikeRecord:
                 raise SpikeRecordError(
                     f"{where}unit metadata '{name}' has {column.shape[0] if column.ndim else 0} rows, expected {n_units}")
             units[str(name)] = column
+        # read-only views: the record cannot be edited, yet the caller's arrays stay writeable
+        times, ids = times.view(), ids.view()
         times.setflags(write=False)
         ids.setflags(write=False)
         object.__setattr__(self, "times", times)
@@ -142,10 +144,12 @@ class SpikeRecord:
     def from_monitor(cls, monitor: Any, duration_ms: float, *, n_units: int | None = None, batch: int = 0,
                      t_start_ms: float = 0.0) -> "SpikeRecord":
         """A record from an engine :class:`~synaptica.engine.monitors.SpikeMonitor` (times in
-        ms there, converted to s here) for one batch entry, over ``[t_start_ms, duration_ms]``."""
+        ms there, converted to s here) for one batch entry, over ``[t_start_ms, duration_ms]``;
+        spikes before ``t_start_ms`` are dropped."""
         times_ms = np.asarray(monitor.times_ms)
         ids = np.asarray(monitor.neuron_ids)
-        keep = np.asarray(monitor.batch_ids) == batch
+        # spikes before the window are left out (e.g. a transient); later ones are an error
+        keep = (np.asarray(monitor.batch_ids) == batch) & (times_ms >= t_start_ms)
         if n_units is None:
             n_units = int(getattr(monitor.group, "n", 0) or (ids.max() + 1 if ids.size else 0))
         return cls.from_arrays(times_ms[keep] / 1000.0, ids[keep], n_units=n_units, t_start=t_start_ms / 1000.0,

@@ -21,7 +21,7 @@ import shutil
 from datetime import datetime
 from numbers import Number
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tomli_w
@@ -29,7 +29,7 @@ import tomli_w
 from ..config import EXPERIMENT_KEY, ConfigError
 from ..experiments.base import ExperimentResult
 
-__all__ = ["RUN_FILES", "InvalidResultError", "check_out_dir", "check_result", "default_out_dir", "write_run"]
+__all__ = ["RUN_FILES", "InvalidResultError", "check_out_dir", "check_result", "default_out_dir", "write_folder", "write_run"]
 
 RUN_FILES = (
     "config.toml",
@@ -147,7 +147,12 @@ def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult
 
 
 def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) -> Path:
-    """Write every run file into ``<out_dir>.partial``, then rename it to ``out_dir``.
+    """Write every run file of an experiment's result into ``out_dir`` (see :func:`write_folder`)."""
+    return write_folder(out_dir, lambda folder: _write_files(folder, name, params, result))
+
+
+def write_folder(out_dir: Path, write_files: Callable[[Path], None]) -> Path:
+    """Call ``write_files(partial)`` on ``<out_dir>.partial``, then rename it to ``out_dir``.
 
     A previous run in ``out_dir`` (see :func:`check_out_dir`) is replaced only after the
     new one is complete. On any error the partial folder is removed and the error re-raised.
@@ -157,7 +162,7 @@ def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) 
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        _write_files(partial, name, params, result)
+        write_files(partial)
         if out_dir.exists():
             check_out_dir(out_dir)
             previous = out_dir.with_name(out_dir.name + ".previous")
