@@ -7,7 +7,7 @@ trains, and read and written by :mod:`synaptica.io.spikes` (npz, HDF5, NWB).
 
 Binning convention (the same as Elephant's ``BinnedSpikeTrain``): bin ``k`` covers
 ``[t_start + k * bin_size, t_start + (k + 1) * bin_size)``; there are
-``floor((t_stop - t_start) / bin_size)`` bins (with a 1e-9 relative tolerance against
+``floor((t_stop - t_start) / bin_size)`` bins (with a 1e-8 relative tolerance against
 rounding); spikes past the last full bin are dropped. Binned counts are time-major,
 ``(n_bins, n_units)``, as torch sequences are.
 """
@@ -176,16 +176,16 @@ class SpikeRecord:
         """Number of whole bins of ``bin_size`` s in the window (see module docstring)."""
         if not bin_size > 0:
             raise ValueError(f"bin_size must be > 0 s, got {bin_size}")
-        n = int(np.floor(self.duration / bin_size * (1 + 1e-9)))
+        n = int(np.floor(self.duration / bin_size * (1 + 1e-8)))
         if n < 1:
             raise ValueError(f"bin_size {bin_size} s is longer than the record ({self.duration} s)")
         return n
 
     def bin_indices(self, bin_size: float) -> tuple[np.ndarray, np.ndarray]:
         """Sparse binned form: ``(bins, ids)`` of the spikes that fall in a whole bin, in
-        time order; a spike within 1e-9 bins below a bin edge counts in the next bin."""
+        time order; a spike within 1e-8 bins below a bin edge counts in the next bin."""
         n = self.n_bins(bin_size)
-        bins = np.floor((self.times - self.t_start) / bin_size + 1e-9).astype(np.int64)
+        bins = np.floor((self.times - self.t_start) / bin_size + 1e-8).astype(np.int64)
         keep = bins < n
         return bins[keep], self.ids[keep]
 
