@@ -3,7 +3,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
@@ -13,15 +12,6 @@ from synaptica.analysis.synthetic import markov_states, random_coupling, simulat
 
 BIN = 0.005
 N_UNITS = 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the host's two cores are shared: a single intra-op thread is faster than contending for two
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def planted(seed, duration, n_units=N_UNITS, n_states=2, n_changes=6, scale=0.8, density=0.25):

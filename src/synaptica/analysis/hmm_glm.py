@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from synaptica.analysis._threads import limit_threads
 from synaptica.analysis.hmm import HMMError, PoissonHMM, _as_counts, forward_backward, viterbi
 
 __all__ = ["HMMGLM"]
@@ -88,6 +89,8 @@ class HMMGLM(BaseEstimator):
     init: ``'hmm'`` (posteriors of a Poisson HMM on the counts) or ``'random'``
         (a random sticky state sequence).
     random_state: seed for the initialisation.
+    n_jobs: torch / BLAS threads during the fit (1 is fastest for the many small M-step
+        operations unless the problem is large).
 
     Fitted attributes (shapes with ``K`` states, ``N`` neurons, ``B`` basis functions)
     ----------------------------------------------------------------------------------
@@ -109,7 +112,7 @@ class HMMGLM(BaseEstimator):
                  bin_size: float | None = 0.005, sigma: float = 0.2, tau: float = 0.5, stickiness: float = 0.05,
                  strength_mode: float = 1.0,
                  n_iter: int = 50, tol: float = 1e-6, mstep_iter: int | None = None, init: str = "hmm",
-                 random_state: Any = None):
+                 random_state: Any = None, n_jobs: int = 1):
         self.n_states = n_states
         self.prior = prior
         self.n_basis = n_basis
@@ -124,6 +127,7 @@ class HMMGLM(BaseEstimator):
         self.mstep_iter = mstep_iter
         self.init = init
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- validation and design ------------------------------------------------------------
     def _validate(self) -> None:
@@ -132,7 +136,7 @@ class HMMGLM(BaseEstimator):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise HMMError(f"{name} must be a positive integer, got {value!r}")
 
-        for name in ("n_states", "n_basis", "window", "n_iter"):
+        for name in ("n_states", "n_basis", "window", "n_iter", "n_jobs"):
             positive_int(name)
         if self.mstep_iter is not None:
             positive_int("mstep_iter")
@@ -320,11 +324,15 @@ class HMMGLM(BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "HMMGLM":
         """Fit by EM on a SpikeRecord (binned at ``bin_size``) or counts ``(n_bins, n_neurons)``."""
+        self._validate()
+        with limit_threads(self.n_jobs):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> "HMMGLM":
         import torch
 
         from synaptica.analysis.basis import raised_cosine_basis
 
-        self._validate()
         self.basis_ = raised_cosine_basis(int(self.n_basis), int(self.window))
         counts, features, yt, log_fact = self._design(X)
         T, N = counts.shape
