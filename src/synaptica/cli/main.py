@@ -1,8 +1,9 @@
-"""``synaptica`` command line: list the built-in experiments, run one.
+"""``synaptica`` command line: list the built-in experiments, run one, analyse spikes.
 
     synaptica list
     synaptica run cuba --set tau_m=10 --seed 3 --out runs/cuba
     synaptica run my_run.toml          # a file with experiment = "cuba" and parameters
+    synaptica analyze spikes.nwb --states 2 --out runs/analysis
 
 Configuration errors are reported as ``error: <file>: key '<key>': <problem>`` on stderr
 with exit code 2, before anything is simulated or written.
@@ -10,6 +11,7 @@ with exit code 2, before anything is simulated or written.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from importlib import metadata
 from pathlib import Path
@@ -38,7 +40,7 @@ from ..experiments import (
     get_experiment,
     load_experiment_config,
 )
-from .output import InvalidResultError, check_out_dir, check_result, default_out_dir, write_run
+from .output import InvalidResultError, check_out_dir, check_result, default_out_dir, write_folder, write_run
 
 __all__ = ["main"]
 
@@ -177,6 +179,75 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int |
     write_run(out_dir, experiment.name, params, result)
     checkpoint.unlink(missing_ok=True)
     _summary(experiment.name, result, wall_s, out_dir)
+
+
+@main.command()
+@click.argument("file", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Output folder [default: runs/analyze-<file>-<timestamp>]. An earlier analysis there is replaced.")
+@click.option("--bin-size", type=float, default=0.001, show_default=True, metavar="S",
+              help="Bin in s of correlograms, synchrony, complexity and the GLM.")
+@click.option("--max-lag", type=float, default=0.05, show_default=True, metavar="S", help="Correlogram half-width in s.")
+@click.option("--count-bin", type=float, default=0.1, show_default=True, metavar="S",
+              help="Window in s of Fano factors and spike-count correlations.")
+@click.option("--states", type=int, default=None, metavar="K",
+              help="Also infer K switching states with an HMM-GLM (states.png).")
+@click.option("--state-bin", type=float, default=0.005, show_default=True, metavar="S", help="Bin in s of the HMM-GLM.")
+@click.option("--state-prior", type=click.Choice(["onehot", "gaussian", "none"]), default="onehot", show_default=True,
+              help="Prior tying the states' connectivity (Li et al. 2024).")
+@click.option("--no-connectivity", is_flag=True, help="Skip the coupled Poisson GLM.")
+def analyze(file: Path, out_dir: Path | None, bin_size: float, max_lag: float, count_bin: float, states: int | None,
+            state_bin: float, state_prior: str, no_connectivity: bool) -> None:
+    """Analyse the spike record in FILE (.npz, .h5/.hdf5 or .nwb).
+
+    Writes metrics.json (statistics, synchrony, criticality, complexity, connectivity,
+    states) and figures: raster, rates, ISI and CV distributions, correlograms,
+    avalanches, connectivity and, with --states, the inferred states over time.
+    """
+    import json
+
+    from ..analysis.report import analyze_record
+    from ..io.spikes import SpikeFileError, load_record
+
+    try:
+        record = load_record(file)
+        out_dir = out_dir if out_dir is not None else default_out_dir(f"analyze-{file.stem}")
+        check_out_dir(out_dir)
+        console = Console(stderr=True, highlight=False)
+        with console.status(f"analysing {record!r}"):
+            analysis = analyze_record(record, bin_size=bin_size, max_lag=max_lag, count_bin=count_bin,
+                                      connectivity=not no_connectivity, states=states, state_bin=state_bin,
+                                      state_prior=None if state_prior == "none" else state_prior)
+    except (SpikeFileError, ConfigError) as exc:
+        _fail(str(exc), 1 if isinstance(exc, SpikeFileError) else CONFIG_ERROR_EXIT)
+    except ValueError as exc:  # an impossible option value, e.g. a bin longer than the record
+        _fail(f"{file}: {exc}", CONFIG_ERROR_EXIT)
+
+    def write(folder: Path) -> None:
+        text = json.dumps(_json_safe(analysis.metrics), indent=2, allow_nan=False)
+        (folder / "metrics.json").write_text(text + "\n", encoding="utf-8")
+        analysis.write_figures(folder)
+
+    write_folder(out_dir, write)
+    console = Console(highlight=False)
+    for section, values in analysis.metrics.items():
+        if isinstance(values, dict) and values and section not in ("record", "timings_s"):
+            shown = ", ".join(f"{k}={_format_metric(v)}" for k, v in values.items() if not isinstance(v, (list, dict)))
+            console.print(Text(f"{section}: {shown}"), soft_wrap=True)
+    console.print(Text(f"wrote {out_dir}"), soft_wrap=True)
+
+
+def _json_safe(value: object) -> object:
+    """Numbers as JSON numbers, NaN/inf as null, numpy scalars and arrays as Python values."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _json_safe(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 if __name__ == "__main__":  # pragma: no cover

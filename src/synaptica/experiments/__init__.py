@@ -49,6 +49,7 @@ BUILTINS: dict[str, str] = {
     "stdp-digits": "synaptica.experiments.stdp_digits",
     "sym-stdp-digits": "synaptica.experiments.sym_stdp_digits",
     "distal-reward": "synaptica.experiments.distal_reward",
+    "brain-states": "synaptica.experiments.brain_states",
 }
 # ---------------------------------------------------------------------------------------
 
