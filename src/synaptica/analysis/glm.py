@@ -39,7 +39,6 @@ corrected to first order for the filter's correlation with i's other regressors 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +49,9 @@ import torch
 from scipy import special, stats
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from . import glm_kernels as K
+from ._threads import limit_threads
 from .basis import raised_cosine_basis
 from .record import SpikeRecord
 
@@ -297,20 +296,13 @@ def poisson_nll(weights: torch.Tensor, intercept: torch.Tensor, engine: _Engine,
     return _PoissonNLL.apply(weights, intercept, engine, t0, t1)
 
 
-@contextmanager
 def _small_algebra(cfg: dict):
     """Thread counts during a fit. With the numba backend the heavy work runs in the kernels
     on their own threads; what is left for torch and BLAS is small (parameters, B x B and
     NB x NB matrices), where their thread pools only add wake-up latency (milliseconds per
-    call on a busy machine), so both are held to one thread. With the torch backend torch
-    gets ``n_jobs`` threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1 if cfg["backend"] == "numba" else cfg["n_jobs"])
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    call on a busy machine), so both are held to one thread. With the torch backend they
+    get ``n_jobs`` threads."""
+    return limit_threads(1 if cfg["backend"] == "numba" else cfg["n_jobs"])
 
 
 def _sqrt_batched(m: np.ndarray) -> np.ndarray:
