@@ -51,6 +51,12 @@ class Population(Group):
                                  f"expected a scalar or ({self.n},)")
         self.model = model
         self.intrinsic = None  # intrinsic plasticity, see Network.add_intrinsic
+        # Gradient training (torch path): surrogate of the spike (None: engine default),
+        # whether the reset is excluded from gradients, and learnable parameters
+        # (name -> module returning the constrained tensor; see training.parametrise).
+        self.surrogate = None
+        self.detach_reset = False
+        self.learnable: dict[str, Any] = {}
         self.state: dict[str, torch.Tensor] = {}
         self.i_ext: torch.Tensor | None = None
 

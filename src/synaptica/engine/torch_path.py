@@ -13,23 +13,10 @@ import torch
 from synaptica.engine.population import PoissonInput, Population, SpikeGeneratorInput
 from synaptica.engine.primitives import bind, torch_primitives
 from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulators
+from synaptica.training.surrogate import Surrogate
 
-
-class HeavisideFastSigmoid(torch.autograd.Function):
-    """Heaviside forward; SuperSpike surrogate 1 / (1 + slope |x|)^2 backward
-    (Zenke & Ganguli 2018)."""
-
-    slope = 10.0
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output / (1.0 + HeavisideFastSigmoid.slope * x.abs()) ** 2
+#: Engine populations default to SuperSpike with width 0.1 mV (slope 10 / mV).
+DEFAULT_SURROGATE = Surrogate("fast_sigmoid", 0.1)
 
 
 def _synapse_delivery(proj, device):
@@ -56,16 +43,24 @@ def _synapse_delivery(proj, device):
     return lambda s: [(d, deliver(s, sel)) for d, sel in selects.items()]
 
 
-def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
-    """Advance ``net`` by ``n_steps`` with torch operations (see module doc)."""
-    primitives = torch_primitives(HeavisideFastSigmoid.apply, detach_reset)
+def run_torch(net, n_steps: int) -> None:
+    """Advance ``net`` by ``n_steps`` with torch operations (see module doc).
+
+    Each population's spikes use its own ``surrogate`` (default :data:`DEFAULT_SURROGATE`)
+    and ``detach_reset`` (stop gradients through the reset; default False); parameters
+    registered in ``population.learnable`` (see :func:`synaptica.training.make_learnable`)
+    enter the coefficients as differentiable tensors.
+    """
+    primitives = torch_primitives(DEFAULT_SURROGATE)
     device, batch = net.device, net.batch_size
     updates, coefficients = {}, {}
     for pop in net.populations:
-        updates[pop.name] = type(pop.model).bound_update(primitives)
+        own = torch_primitives(pop.surrogate or DEFAULT_SURROGATE, pop.detach_reset)
+        updates[pop.name] = type(pop.model).bound_update(own)
         params = {k: (torch.as_tensor(v, dtype=net.dtype, device=device) if np.ndim(v) else v)
                   for k, v in pop.model.numeric_parameters().items()}
-        coefficients[pop.name] = pop.model.coefficients(net.dt, params, primitives)
+        params.update({k: p() for k, p in pop.learnable.items()})
+        coefficients[pop.name] = pop.model.coefficients(net.dt, params, own)
     rings = [list(buf.unbind(0)) for buf in net.buffers]
     receptor_of = {key: r for r, key in enumerate(net.receptor_buffers)}
     deliveries = [(_synapse_delivery(p, device), receptor_of[(p.post, p.target)]) for p in net.projections]
@@ -109,6 +104,7 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
                 new_state[var] = intrinsic_updates[pop.name](new_state[var], pop.spikes,
                                                              *pop.intrinsic.coefficients(net.dt).values())
             pop.state = new_state
+            _check_finite(pop, step, net.dt)
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
             spikes = proj.pre.spikes
             if proj.stp is not None:
@@ -124,6 +120,15 @@ def run_torch(net, n_steps: int, detach_reset: bool = False) -> None:
     for buf, ring in zip(net.buffers, rings):
         with torch.no_grad():
             buf.copy_(torch.stack(ring))
+
+
+def _check_finite(pop, step: int, dt: float) -> None:
+    """Stop with the population, variable and step named when a state turns NaN/inf
+    (one reduction per population and step, cheap beside the step itself)."""
+    for var, value in pop.state.items():
+        if torch.is_floating_point(value) and not bool(torch.isfinite(value).all()):
+            raise FloatingPointError(f"population '{pop.name}': state '{var}' is not finite at step {step} "
+                                     f"(t = {step * dt:g} ms)")
 
 
 def _record(net, step: int, trial: int) -> None:

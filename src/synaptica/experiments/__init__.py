@@ -50,6 +50,10 @@ BUILTINS: dict[str, str] = {
     "sym-stdp-digits": "synaptica.experiments.sym_stdp_digits",
     "distal-reward": "synaptica.experiments.distal_reward",
     "brain-states": "synaptica.experiments.brain_states",
+    "sg-mnist": "synaptica.experiments.sg_mnist",
+    "brain-modes": "synaptica.experiments.brain_modes",
+    "meta-neuron": "synaptica.experiments.meta_neuron",
+    "delay-motifs": "synaptica.experiments.delay_motifs",
 }
 # ---------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCal
 
 SCHEMA = {
     "n_units": Field(int, 50, "number of neurons", minimum=2),
-    "duration_s": Field(float, 180.0, "simulated time (s)", minimum=0.0, exclusive_minimum=True),
+    "duration_s": Field(float, 60.0, "simulated time (s)", minimum=0.0, exclusive_minimum=True),
     "bin_size": Field(float, 0.001, "simulation and GLM bin (s)", minimum=0.0, exclusive_minimum=True),
     "density": Field(float, 0.1, "fraction of ordered pairs connected in each state", minimum=0.0, maximum=1.0),
     "coupling_scale": Field(float, 1.0, "coupling strength, log-rate increment at the filter peak", minimum=0.0),

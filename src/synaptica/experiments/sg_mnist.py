@@ -1,0 +1,100 @@
+"""sg-mnist: surrogate-gradient training of a LIF network on digits.
+
+A feed-forward ``n_in-hidden-10`` LIF network (``recurrent = true``: recurrent hidden
+layer) is trained by backpropagation through time with surrogate gradients (Neftci,
+Mostafa & Zenke 2019) on Poisson-encoded images (spike probability per step = pixel
+intensity, ``n_steps`` steps), loss = cross-entropy on output spike counts. The class is
+the output neuron with most spikes.
+
+Data as in ``stdp-digits``: ``data = "digits"`` (scikit-learn's 8x8 digits, shuffled with
+the seed, 1500 train / 297 test) or an MNIST IDX folder, e.g. ``../shared/data/mnist``
+(the 10,000-image test split: first 8,000 train, last 2,000 test).
+``mode = "online"`` trains with the memory-lean OTTT rule instead of BPTT.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from synaptica.config import Field
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
+
+SCHEMA = {
+    "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
+    "hidden": Field(int, 512, "hidden LIF neurons", minimum=1),
+    "recurrent": Field(bool, False, "recurrent hidden layer"),
+    "epochs": Field(int, 15, "passes through the training images", minimum=1),
+    "n_steps": Field(int, 25, "time steps per image", minimum=1),
+    "batch_size": Field(int, 128, "images per update", minimum=1),
+    "lr": Field(float, 1e-3, "Adam learning rate", minimum=0.0, exclusive_minimum=True),
+    "beta": Field(float, 0.9, "membrane decay per step", minimum=0.0, maximum=1.0, exclusive_minimum=True),
+    "learn_neurons": Field(bool, False, "learn per-neuron beta and threshold"),
+    "surrogate": Field(str, "arctan", "fast_sigmoid | arctan | triangle | exponential | straight_through"),
+    "mode": Field(str, "bptt", "bptt (through time) or online (memory-lean OTTT)"),
+    "n_train": Field(int, 0, "training images (0: 1500 digits, 8000 MNIST)", minimum=0),
+    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0),
+    "seed": Field(int, 1, "random seed (weights, order, spikes)", minimum=0),
+}
+
+
+def _check(p: dict) -> str | None:
+    from synaptica.training.surrogate import SURROGATE_IDS
+    from synaptica.training.trainer import MODES
+
+    if p["surrogate"] not in SURROGATE_IDS:
+        return f"key 'surrogate': must be one of {sorted(SURROGATE_IDS)}, got {p['surrogate']!r}"
+    if p["mode"] not in MODES:
+        return f"key 'mode': must be one of {list(MODES)}, got {p['mode']!r}"
+    if p["beta"] >= 1.0:
+        return "key 'beta': must be below 1"
+    return None
+
+
+def run_sg_mnist(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+    import torch
+
+    from synaptica.experiments.stdp_digits import load_split
+    from synaptica.training import SpikingMLP
+    from synaptica.training.trainer import Trainer, poisson_encode
+
+    x_train, y_train, x_test, y_test, _, _ = load_split({**p, "max_rate_hz": 0.0, "norm_total": 0.0})
+    torch.manual_seed(p["seed"])
+    sizes = [x_train.shape[1], p["hidden"], 10]
+    neuron = dict(beta=p["beta"], surrogate=p["surrogate"], learn_beta=p["learn_neurons"],
+                  learn_threshold=p["learn_neurons"])
+    model = SpikingMLP(sizes, recurrent=p["recurrent"], **neuron)
+    trainer = Trainer(model, lr=p["lr"], n_steps=p["n_steps"], batch_size=p["batch_size"], mode=p["mode"],
+                      seed=p["seed"])
+    t0 = time.perf_counter()
+    trainer.fit(x_train, y_train, epochs=p["epochs"], checkpoint=checkpoint, progress=progress)
+    train_s = time.perf_counter() - t0
+    test_accuracy = trainer.score(x_test, y_test)
+
+    # hidden-layer raster of the first 20 test images, one step = 1 ms, images back to back
+    with torch.no_grad():
+        spikes = poisson_encode(torch.as_tensor(x_test[:20], dtype=torch.float32), p["n_steps"],
+                                torch.Generator().manual_seed(p["seed"]))
+        model(spikes)
+        hidden = model.hidden_spikes[0].permute(1, 0, 2).reshape(-1, p["hidden"])  # (images*T, hidden)
+    step, neuron_id = np.nonzero(hidden.numpy())
+    last = trainer.history[-1]
+    metrics = {
+        "test_accuracy": test_accuracy, "train_accuracy": last["train_accuracy"], "final_loss": last["loss"],
+        "n_train": len(x_train), "n_test": len(x_test), "epochs": p["epochs"],
+        "hidden_spikes_per_neuron_step": float(hidden.mean()),
+        "trainable_parameters": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "train_s": train_s,
+        "train_samples_per_s": (p["epochs"] * len(x_train)) / train_s if train_s > 0 else 0.0,
+    }
+    return ExperimentResult(step.astype(float), neuron_id.astype(np.int64), p["hidden"],
+                            float(hidden.shape[0]), metrics, groups={"hidden": (0, p["hidden"])})
+
+
+EXPERIMENT = Experiment(
+    name="sg-mnist",
+    summary="surrogate-gradient LIF network (784-512-10 or recurrent) on 8x8 digits or MNIST",
+    schema=SCHEMA,
+    run=run_sg_mnist,
+    checks=(_check,),
+)

@@ -1,0 +1,174 @@
+"""Pure functions of the training layers: tensors in, tensors out, differentiable.
+
+* :func:`lif_sequence` -- discrete-time LIF over a whole sequence (fused kernel on CPU,
+  step-by-step tensor ops elsewhere, identical results and gradients);
+* :func:`spike_linear` -- ``x @ W^T + b`` that, on CPU, uses the sparsity of binary ``x``;
+* :func:`lif_sequence_reference` -- the plain-PyTorch definition the tests check against.
+
+The neuron (the form used by snnTorch's ``Leaky`` and SpikingJelly's ``LIFNode`` with soft
+reset; Neftci, Mostafa & Zenke 2019)::
+
+    h_t = beta * v_{t-1} + I_t                      (I_t: input in threshold units)
+    s_t = H(h_t - theta)                            (surrogate gradient in the backward pass)
+    v_t = h_t - theta * s_t     (reset="subtract")  or  v_t = h_t * (1 - s_t)  (reset="zero")
+
+``beta = exp(-dt / tau_m)`` and ``theta`` are per-neuron tensors ``(N,)``; with
+``detach_reset`` the reset term is treated as a constant in the backward pass.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+from synaptica.training import kernels
+from synaptica.training.surrogate import Surrogate, as_surrogate
+
+RESETS = ("subtract", "zero")
+
+
+def _use_kernel(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
+
+
+def _threads() -> None:
+    wanted = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != wanted:
+        numba.set_num_threads(wanted)
+
+
+def lif_sequence(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+                 v0: torch.Tensor | None = None, reset: str = "subtract", detach_reset: bool = False,
+                 surrogate: Surrogate | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the LIF recurrence (module doc) over ``current`` (T, B, N).
+
+    Returns ``(spikes (T, B, N), v_final (B, N))``. Gradients flow to ``current``,
+    ``beta``, ``threshold`` and ``v0``.
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    surrogate = as_surrogate(surrogate)
+    n_steps, batch, n = current.shape
+    beta = torch.as_tensor(beta, dtype=current.dtype, device=current.device).expand(n)
+    threshold = torch.as_tensor(threshold, dtype=current.dtype, device=current.device).expand(n)
+    if v0 is None:
+        v0 = current.new_zeros(batch, n)
+    if not _use_kernel(current, beta, threshold, v0):
+        return lif_sequence_reference(current, beta, threshold, v0, reset, detach_reset, surrogate)
+    return _LIFSequence.apply(current, beta, threshold, v0, reset == "zero", detach_reset, surrogate)
+
+
+def lif_sequence_reference(current, beta, threshold, v0=None, reset="subtract", detach_reset=False,
+                           surrogate=None):
+    """Plain-PyTorch LIF over time (autograd through every step); the definition the fused
+    kernel must reproduce."""
+    surrogate = as_surrogate(surrogate)
+    v = current.new_zeros(current.shape[1:]) if v0 is None else v0
+    out = []
+    for i_t in current.unbind(0):  # unbind, not current[t]: indexing makes backward O(T^2)
+        h = beta * v + i_t
+        s = surrogate(h - threshold)
+        r = s.detach() if detach_reset else s
+        v = h * (1.0 - r) if reset == "zero" else h - threshold * r
+        out.append(s)
+    return torch.stack(out), v
+
+
+class _LIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, beta, threshold, v0, reset_to_zero, detach_reset, surrogate):
+        _threads()
+        current_np = current.detach().contiguous().numpy()
+        n_steps, batch, n = current_np.shape
+        spikes = torch.empty_like(current, memory_format=torch.contiguous_format)
+        sigma = torch.empty_like(spikes)
+        keep_h = reset_to_zero or ctx.needs_input_grad[1]
+        h_store = torch.empty_like(spikes) if keep_h else current.new_empty(0, 1, 1)
+        v_final = current.new_empty(batch, n)
+        v0_np = v0.detach().contiguous().numpy()
+        kernels.lif_forward(current_np, beta.detach().contiguous().numpy(),
+                            threshold.detach().contiguous().numpy(), v0_np, reset_to_zero,
+                            surrogate.kernel_id, float(surrogate.width), spikes.numpy(), sigma.numpy(),
+                            h_store.numpy(), v_final.numpy())
+        # Spikes are kept as bytes: 4x less memory than the float copy handed downstream.
+        ctx.save_for_backward(spikes.to(torch.uint8), sigma, h_store, v0.detach(), beta.detach(),
+                              threshold.detach())
+        ctx.flags = (reset_to_zero, detach_reset)
+        return spikes, v_final
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_v_final):
+        _threads()
+        spikes, sigma, h_store, v0, beta, threshold = ctx.saved_tensors
+        reset_to_zero, detach_reset = ctx.flags
+        n_steps, batch, n = sigma.shape
+        grad_spikes = (torch.zeros_like(sigma) if grad_spikes is None else grad_spikes).contiguous()
+        grad_v_final = (torch.zeros_like(v0) if grad_v_final is None else grad_v_final).contiguous()
+        grad_current = torch.empty_like(sigma)
+        grad_v0 = torch.empty_like(v0)
+        want_beta = ctx.needs_input_grad[1]
+        beta_rows = sigma.new_zeros(batch if want_beta else 0, n)
+        theta_rows = sigma.new_zeros(batch, n)
+        kernels.lif_backward(grad_spikes.numpy(), grad_v_final.numpy(), spikes.numpy(), sigma.numpy(),
+                             h_store.numpy(), v0.contiguous().numpy(), beta.contiguous().numpy(),
+                             threshold.contiguous().numpy(), reset_to_zero, detach_reset,
+                             grad_current.numpy(), grad_v0.numpy(), beta_rows.numpy(), theta_rows.numpy())
+        grad_beta = beta_rows.sum(0) if want_beta else None
+        grad_threshold = theta_rows.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_current, grad_beta, grad_threshold, grad_v0, None, None, None
+
+
+#: Above this fraction of ones a dense matrix multiply is faster than the spike lists.
+SPARSE_MAX_DENSITY = 0.25
+
+
+def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ weight.T + bias`` for ``x`` of shape (..., n_in); ``weight`` (n_out, n_in).
+
+    On CPU, when ``x`` holds only zeros and ones with at most
+    :data:`SPARSE_MAX_DENSITY` ones, the product and the weight gradient are computed
+    from the list of ones (one vector add per spike); otherwise it is the dense product.
+    The result is the same up to float rounding either way.
+    """
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"spike_linear: input has {x.shape[-1]} features, weight expects {weight.shape[1]}")
+    if not (_use_kernel(x, weight) and x.dtype == weight.dtype):
+        return torch.nn.functional.linear(x, weight, bias)
+    flat = x.reshape(-1, x.shape[-1])
+    indptr, indices, ok = kernels.binary_rows(flat.detach().contiguous().numpy(), SPARSE_MAX_DENSITY)
+    if not ok:
+        return torch.nn.functional.linear(x, weight, bias)
+    bias_ = weight.new_zeros(weight.shape[0]) if bias is None else bias
+    out = _SpikeLinear.apply(flat, weight, bias_, torch.from_numpy(indptr), torch.from_numpy(indices))
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+class _SpikeLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, indptr, indices):
+        _threads()
+        out = x.new_empty(x.shape[0], weight.shape[0])
+        kernels.gather_rows(indptr.numpy(), indices.numpy(), weight.detach().t().contiguous().numpy(),
+                            bias.detach().contiguous().numpy(), out.numpy())
+        # The spike lists stand in for x (int32 per spike instead of a float per input).
+        ctx.save_for_backward(weight.detach() if ctx.needs_input_grad[0] else weight.new_empty(0),
+                              indptr, indices)
+        ctx.n_in = x.shape[1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        _threads()
+        weight, indptr, indices = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_x = grad_out @ weight if ctx.needs_input_grad[0] else None
+        grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            col_ptr, rows = kernels.transpose_csr(indptr.numpy(), indices.numpy(), ctx.n_in)
+            grad_wt = grad_out.new_empty(ctx.n_in, grad_out.shape[1])
+            kernels.gather_rows(col_ptr, rows, grad_out.numpy(), np.zeros(grad_out.shape[1], grad_out.numpy().dtype),
+                                grad_wt.numpy())
+            grad_w = grad_wt.t().contiguous()
+        if ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(0)
+        return grad_x, grad_w, grad_b, None, None
