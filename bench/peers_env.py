@@ -3,7 +3,9 @@
 The peers (Brian2, NEST, BindsNET) are never dependencies of synaptica itself; they live in
 ``bench/.venv-peers``.  Run ``python3 bench/peers_env.py`` (stdlib only) to create it;
 it prints the path of the venv's python. ``python3 bench/peers_env.py --analysis`` does the
-same for ``bench/.venv-analysis``, the peers of the analysis benchmark (see ensure_analysis_env).  Re-running is cheap: the install is skipped
+same for ``bench/.venv-analysis``, the peers of the analysis benchmark (see ensure_analysis_env),
+and ``--train`` for ``bench/.venv-train``, the peers of the surrogate-gradient training benchmark
+(snnTorch, SpikingJelly, Norse; see ensure_train_env).  Re-running is cheap: the install is skipped
 when the marker file records the same steps (requirement lists and stub version).
 
 Install order matters for BindsNET 0.3.4:
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import venv
 from pathlib import Path
 
@@ -104,25 +107,36 @@ def write_torchvision_stub(py: Path) -> Path:
     return pkg
 
 
+def _pip(py: Path) -> list[str]:
+    return [str(py), "-m", "pip", "install"]
+
+
+def _ensure_venv(venv_dir: Path, marker: Path, wanted: str, install) -> Path:
+    """Create ``venv_dir`` if missing and run ``install(py)`` unless ``marker`` already
+    records the steps ``wanted``; write the marker after a successful install; return the
+    venv's python."""
+    py = venv_python(venv_dir)
+    if not py.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    if marker.exists() and marker.read_text() == wanted:
+        return py
+    subprocess.run([*_pip(py), "--upgrade", "pip"], check=True)
+    subprocess.run([*_pip(py), TORCH], check=True)
+    install(py)
+    marker.write_text(wanted)
+    return py
+
+
 def ensure_peers_env() -> Path:
     """Create the peers venv if missing, install everything once; return its python."""
-    py = venv_python()
-    if not py.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV_DIR)
-    wanted = _steps()
-    if MARKER.exists() and MARKER.read_text() == wanted:
-        return py
-    pip = [str(py), "-m", "pip", "install"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, TORCH, *REQUIREMENTS, *BINDSNET_DEPS], check=True)
-    subprocess.run([*pip, "--no-deps", *NO_DEPS], check=True)
-    write_torchvision_stub(py)
-    # smoke test; stdout (NEST's banner) is dropped so that callers' stdout stays clean
-    subprocess.run([str(py), "-c", "import bindsnet, brian2, nest"], check=True,
-                   stdout=subprocess.DEVNULL, env={**os.environ, "PYNEST_QUIET": "1"})
-    MARKER.write_text(wanted)
-    return py
+    def install(py: Path) -> None:
+        subprocess.run([*_pip(py), TORCH, *REQUIREMENTS, *BINDSNET_DEPS], check=True)
+        subprocess.run([*_pip(py), "--no-deps", *NO_DEPS], check=True)
+        write_torchvision_stub(py)
+        # smoke test; stdout (NEST's banner) is dropped so that callers' stdout stays clean
+        subprocess.run([str(py), "-c", "import bindsnet, brian2, nest"], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PYNEST_QUIET": "1"})
+    return _ensure_venv(VENV_DIR, MARKER, _steps(), install)
 
 
 # The analysis peers live apart (bench/.venv-analysis): NeMoS pulls JAX, and Brian2 above
@@ -135,22 +149,53 @@ ANALYSIS_MARKER = ANALYSIS_VENV_DIR / ".analysis-installed"
 
 def ensure_analysis_env() -> Path:
     """Create bench/.venv-analysis (Elephant, NeMoS, pynapple, ...) once; return its python."""
-    py = venv_python(ANALYSIS_VENV_DIR)
-    if not py.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(ANALYSIS_VENV_DIR)
-    wanted = "\n".join([TORCH, *ANALYSIS_REQUIREMENTS]) + "\n"
-    if ANALYSIS_MARKER.exists() and ANALYSIS_MARKER.read_text() == wanted:
-        return py
-    pip = [str(py), "-m", "pip", "install"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, TORCH, *ANALYSIS_REQUIREMENTS], check=True)
-    subprocess.run([str(py), "-c", "import elephant, nemos, pynapple, hmmlearn, mrestimator"], check=True)
-    ANALYSIS_MARKER.write_text(wanted)
-    return py
+    def install(py: Path) -> None:
+        subprocess.run([*_pip(py), TORCH, *ANALYSIS_REQUIREMENTS], check=True)
+        subprocess.run([str(py), "-c", "import elephant, nemos, pynapple, hmmlearn, mrestimator"],
+                       check=True)
+    return _ensure_venv(ANALYSIS_VENV_DIR, ANALYSIS_MARKER,
+                        "\n".join([TORCH, *ANALYSIS_REQUIREMENTS]) + "\n", install)
+
+
+# The surrogate-gradient training peers (bench/.venv-train): snnTorch, SpikingJelly, Norse,
+# all on the same CPU torch 2.13.0.
+TRAIN_VENV_DIR = Path(__file__).resolve().parent / ".venv-train"
+TRAIN_MARKER = TRAIN_VENV_DIR / ".train-installed"
+# snntorch 1.0.0 is a clean wheel.  SpikingJelly 2.0.0 is installed with --no-deps, so its
+# runtime deps are listed here.  Norse 1.1.0 declares numpy, torch, torchvision, nir and
+# nirtorch; ``import norse`` needs nir and nirtorch (norse.torch.utils), not torchvision
+# (only its example tasks import it), so torchvision stays out (see PEERS.md).
+# setuptools + setuptools_scm are Norse's build requirements (built without isolation).
+TRAIN_REQUIREMENTS = ["snntorch==1.0.0", "numpy", "psutil",
+                      "scipy", "h5py", "loguru", "matplotlib",
+                      "nir", "nirtorch", "setuptools>=64", "setuptools_scm>=8"]
+TRAIN_NO_DEPS = ["spikingjelly==2.0.0"]
+# Norse 1.1.0 has no wheel: its sdist is fetched and built here as PEERS.md records, without
+# build isolation (its build needs only setuptools and setuptools_scm, installed above).
+TRAIN_SDIST = "norse==1.1.0"
+
+
+def ensure_train_env() -> Path:
+    """Create bench/.venv-train (snnTorch, SpikingJelly, Norse) once; return its python."""
+    def install(py: Path) -> None:
+        subprocess.run([*_pip(py), TORCH, *TRAIN_REQUIREMENTS], check=True)
+        subprocess.run([*_pip(py), "--no-deps", TORCH, *TRAIN_NO_DEPS], check=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([str(py), "-m", "pip", "download", "--no-deps", "-d", tmp, TRAIN_SDIST],
+                           check=True)
+            (sdist,) = Path(tmp).glob("norse-*.tar.gz")
+            subprocess.run([*_pip(py), "--no-deps", "--no-build-isolation", TORCH, str(sdist)],
+                           check=True)
+        subprocess.run([str(py), "-c",
+                        "import snntorch, spikingjelly.activation_based, norse.torch"], check=True)
+    wanted = "\n".join([TORCH, *TRAIN_REQUIREMENTS, *(f"--no-deps {r}" for r in TRAIN_NO_DEPS),
+                         f"sdist --no-deps --no-build-isolation {TRAIN_SDIST}"]) + "\n"
+    return _ensure_venv(TRAIN_VENV_DIR, TRAIN_MARKER, wanted, install)
 
 
 if __name__ == "__main__":
     import sys
 
-    print(ensure_analysis_env() if "--analysis" in sys.argv[1:] else ensure_peers_env())
+    args = sys.argv[1:]
+    print(ensure_analysis_env() if "--analysis" in args
+          else ensure_train_env() if "--train" in args else ensure_peers_env())

@@ -51,6 +51,7 @@ def plain_pytorch_forward(x, w1, b1, w2, b2, beta=0.9, threshold=1.0, width=0.5)
 def test_gradients_equal_plain_pytorch_on_the_benchmark_network():
     torch.manual_seed(0)
     model = SpikingMLP([784, 512, 10], beta=0.9, threshold=1.0, surrogate="arctan")
+    model.keep_hidden = True
     with torch.no_grad():  # stronger weights so that both layers spike
         for layer in model.layers:
             layer.linear.weight.mul_(6.0)

@@ -107,6 +107,10 @@ def run_torch(net, n_steps: int) -> None:
             _check_finite(pop, step, net.dt)
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
             spikes = proj.pre.spikes
+            if proj.plasticity is not None:
+                # a local rule rewrites these weights in place after the step, so autograd
+                # must not keep them: plastic projections pass no gradient upstream
+                spikes = spikes.detach()
             if proj.stp is not None:
                 spikes = stp_efficacy(net, proj, spikes, step, stp_functions[proj.name])
             for delay, contribution in deliver(spikes):

@@ -18,17 +18,23 @@ task, repeated over ``n_seeds`` seeds (new data, initial weights and spike sampl
 The task: each sample is ``n_in`` binary input trains over ``n_steps`` steps (1 ms each).
 A class is a pair (rate pattern, temporal structure): ``n_patterns`` random per-input rate
 vectors (spikes per step, uniform in [rate_low, rate_high], drawn per seed) times three
-structures with the *same* mean rates --
+structures. Every train first draws its spike count from Binomial(n_steps, rate) -- the
+same law for all structures -- and then places exactly that many spikes:
 
-* ``poisson``: independent Bernoulli steps;
-* ``regular``: one spike every ``1 / rate`` steps, random phase, +-``jitter`` steps of jitter;
-* ``bursty``: a two-state Markov chain (Markov-modulated Bernoulli process): bursts of mean
-  ``burst_length`` steps firing with probability ``burst_rate`` per step, silent otherwise,
-  with the on-fraction ``rate / burst_rate`` so the mean rate is unchanged.
+* ``poisson``: at uniformly random steps (so the train is a Bernoulli process);
+* ``regular``: evenly spaced from a random phase, with +-``jitter`` steps of jitter;
+* ``bursty``: in runs of ``burst_size`` consecutive steps separated by random silent gaps.
 
-So the class-conditional mean rates of classes that share a pattern are equal by design:
-a linear readout of rates can find the pattern but not the structure (its ceiling is about
+The counts, hence the rates, of classes that share a pattern have the same distribution by
+construction: a readout of rates can find the pattern but not the structure (its ceiling is
 one class in three), while the LZ complexity, which measures temporal regularity, can.
+
+Metrics: each accuracy as the mean over seeds with ``<name>_std`` (sample std over seeds);
+``meta_minus_lif`` and ``lz_minus_rate_only``, the paired per-seed differences (mean, std);
+``accuracy_lz_only`` (LZ without rates); ``learned_<param>_mean`` / ``_std``: mean and spread
+across neurons of each learned parameter (all start homogeneous, so the spread is learned),
+averaged over seeds. The stochastic network is tested on ``eval_samples`` sampled passes
+(default one: no ensemble advantage over the deterministic LIF).
 """
 from __future__ import annotations
 
@@ -49,9 +55,7 @@ SCHEMA = {
     "n_patterns": Field(int, 2, "rate patterns (classes = patterns x 3 temporal structures)", minimum=1),
     "rate_low": Field(float, 0.05, "lowest input rate (spikes per step)", minimum=0.0, exclusive_minimum=True),
     "rate_high": Field(float, 0.25, "highest input rate (spikes per step)", maximum=1.0),
-    "burst_length": Field(float, 5.0, "mean burst duration of 'bursty' trains (steps)", minimum=1.0),
-    "burst_rate": Field(float, 0.8, "firing probability per step inside a burst", minimum=0.0, maximum=1.0,
-                        exclusive_minimum=True),
+    "burst_size": Field(int, 4, "spikes per burst of 'bursty' trains (consecutive steps)", minimum=2),
     "jitter": Field(int, 1, "jitter of 'regular' spike times (+- steps)", minimum=0),
     "n_train": Field(int, 80, "training samples per class", minimum=2),
     "n_test": Field(int, 50, "test samples per class", minimum=1),
@@ -81,47 +85,53 @@ SCHEMA = {
 def _check_rates(p: dict) -> str | None:
     if not p["rate_low"] <= p["rate_high"]:
         return f"key 'rate_high': must be >= rate_low ({p['rate_low']}), got {p['rate_high']}"
-    if p["rate_high"] >= p["burst_rate"]:
-        return (f"key 'burst_rate': must exceed rate_high ({p['rate_high']}) so bursty trains can keep the "
-                f"mean rate, got {p['burst_rate']}")
     return None
 
 
 # ----------------------------------------------------------------------------- data
-def spike_trains(rates: np.ndarray, structure: str, n_steps: int, rng: np.random.Generator,
-                 burst_length: float = 5.0, burst_rate: float = 0.8, jitter: int = 1) -> np.ndarray:
-    """Binary trains with mean rates ``rates`` (spikes per step, any shape S) and the given
-    temporal ``structure`` (module doc): returns (n_steps, *S) float32, time-major."""
-    rates = np.asarray(rates, dtype=np.float64)
-    if np.any(rates < 0) or np.any(rates > 1) or not np.all(np.isfinite(rates)):
-        raise ValueError("spike_trains: rates must be spikes per step in [0, 1]")
+def spike_trains(counts: np.ndarray, structure: str, n_steps: int, rng: np.random.Generator,
+                 burst_size: int = 4, jitter: int = 1) -> np.ndarray:
+    """Binary trains with the given spike ``counts`` ((S,) ints in [0, n_steps]) placed by
+    ``structure`` (module doc): returns (n_steps, S) float32, time-major; every train keeps
+    its count exactly.
+
+    ``poisson``: uniformly random distinct steps (with binomial counts, exactly a Bernoulli
+    process). ``regular``: evenly spaced from a random phase, each spike moved by up to
+    +-``jitter`` steps (less when the spacing is below ``2 jitter + 1`` steps, so that
+    neighbours never collide). ``bursty``: runs of ``burst_size`` consecutive spikes (the last run
+    takes the remainder) separated by uniformly random silent gaps of at least one step.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or np.any(counts < 0) or np.any(counts > n_steps):
+        raise ValueError(f"spike_trains: counts must be a 1-D array of integers in [0, {n_steps}]")
+    out = np.zeros((n_steps, counts.size), np.float32)
     if structure == "poisson":
-        return (rng.random((n_steps, *rates.shape)) < rates).astype(np.float32)
-    if structure == "regular":
-        out = np.zeros((n_steps, rates.size), np.float32)
-        flat = rates.ravel()
-        for j, r in enumerate(flat):
-            if r <= 0:
-                continue
-            period = 1.0 / r
-            times = rng.uniform(0, period) + period * np.arange(int(np.ceil(n_steps * r)) + 1)
-            times = np.round(times + rng.integers(-jitter, jitter + 1, times.size)).astype(np.int64)
-            out[times[(times >= 0) & (times < n_steps)], j] = 1.0
-        return out.reshape(n_steps, *rates.shape)
-    if structure == "bursty":
-        if np.any(rates >= burst_rate):
-            raise ValueError(f"spike_trains: bursty trains need rates below burst_rate ({burst_rate})")
-        on_fraction = rates / burst_rate
-        p_off = 1.0 / burst_length                                     # on -> off
-        p_on = np.minimum(on_fraction / np.maximum(1 - on_fraction, 1e-12) * p_off, 1.0)  # off -> on
-        state = rng.random(rates.shape) < on_fraction                  # start in the stationary law
-        out = np.empty((n_steps, *rates.shape), np.float32)
-        for t in range(n_steps):
-            out[t] = state & (rng.random(rates.shape) < burst_rate)
-            flip = rng.random(rates.shape)
-            state = np.where(state, flip >= p_off, flip < p_on)
+        ranks = np.argsort(np.argsort(rng.random((counts.size, n_steps)), axis=1), axis=1)
+        out[:] = (ranks < counts[:, None]).T
         return out
-    raise ValueError(f"spike_trains: structure must be one of {STRUCTURES}, got {structure!r}")
+    for i, c in enumerate(counts):
+        if c == 0:
+            continue
+        if structure == "regular":
+            period = n_steps / c
+            spread = min(jitter, (int(period) - 1) // 2)  # neighbours can never collide: counts stay exact
+            times = np.floor(rng.uniform(0, period) + np.arange(c) * period).astype(np.int64)
+            times += rng.integers(-spread, spread + 1, c)
+            out[np.clip(times, 0, n_steps - 1), i] = 1.0
+        elif structure == "bursty":
+            n_bursts = -(-c // burst_size)
+            sizes = np.full(n_bursts, burst_size)
+            sizes[-1] = c - burst_size * (n_bursts - 1)
+            gap_min = 1 if c + n_bursts - 1 <= n_steps else 0   # bursts merge only if they cannot fit
+            free = n_steps - c - gap_min * (n_bursts - 1)
+            # a uniformly random split of the free steps into n_bursts + 1 gaps (stars and bars)
+            bars = np.sort(rng.choice(free + n_bursts, n_bursts, replace=False)) - np.arange(n_bursts)
+            gaps = np.diff(np.concatenate([[0], bars]))
+            starts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(sizes[:-1] + gap_min)])
+            out[np.concatenate([np.arange(st, st + sz) for st, sz in zip(starts, sizes)]), i] = 1.0
+        else:
+            raise ValueError(f"spike_trains: structure must be one of {STRUCTURES}, got {structure!r}")
+    return out
 
 
 def make_dataset(p: dict, n_per_class: int, patterns: np.ndarray, rng: np.random.Generator
@@ -130,8 +140,10 @@ def make_dataset(p: dict, n_per_class: int, patterns: np.ndarray, rng: np.random
     xs, ys = [], []
     for k, rates in enumerate(patterns):
         for s, structure in enumerate(STRUCTURES):
-            r = np.broadcast_to(rates, (n_per_class, rates.size))
-            xs.append(spike_trains(r, structure, p["n_steps"], rng, p["burst_length"], p["burst_rate"], p["jitter"]))
+            # the same count law (binomial) for every structure: counts say nothing about it
+            counts = rng.binomial(p["n_steps"], np.broadcast_to(rates, (n_per_class, rates.size)))
+            trains = spike_trains(counts.ravel(), structure, p["n_steps"], rng, p["burst_size"], p["jitter"])
+            xs.append(trains.reshape(p["n_steps"], n_per_class, rates.size))
             ys.append(np.full(n_per_class, k * len(STRUCTURES) + s))
     x, y = np.concatenate(xs, axis=1), np.concatenate(ys)
     order = rng.permutation(y.size)
@@ -319,6 +331,7 @@ def plot_meta_neuron(runs: list[dict], p: dict, path: str | Path) -> Path:
     ax[1, 0].bar(range(len(keys)), values.mean(0), yerr=values.std(0, ddof=1) if len(runs) > 1 else None,
                  color=("C7", "C3", "C7", "C3"), capsize=3)
     ax[1, 0].axhline(1.0 / (p["n_patterns"] * len(STRUCTURES)), color="k", ls=":", lw=1, label="chance")
+    ax[1, 0].axhline(1.0 / len(STRUCTURES), color="k", ls="--", lw=1, label="ceiling of rates (pattern only)")
     ax[1, 0].set_xticks(range(len(keys)), labels, fontsize=7)
     ax[1, 0].set(ylabel="test accuracy", ylim=(0, 1.05), title=f"mean +- std over {len(runs)} seeds")
     ax[1, 0].legend(fontsize=7)

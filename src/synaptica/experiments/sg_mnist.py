@@ -75,6 +75,7 @@ def run_sg_mnist(p: dict, progress: ProgressCallback | None = None, checkpoint=N
     with torch.no_grad():
         spikes = poisson_encode(torch.as_tensor(x_test[:20], dtype=torch.float32), p["n_steps"],
                                 torch.Generator().manual_seed(p["seed"]))
+        model.keep_hidden = True
         model(spikes)
         hidden = model.hidden_spikes[0].permute(1, 0, 2).reshape(-1, p["hidden"])  # (images*T, hidden)
     step, neuron_id = np.nonzero(hidden.numpy())

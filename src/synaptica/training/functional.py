@@ -18,7 +18,6 @@ reset; Neftci, Mostafa & Zenke 2019)::
 from __future__ import annotations
 
 import numba
-import numpy as np
 import torch
 
 from synaptica.training import kernels
@@ -32,6 +31,7 @@ def _use_kernel(*tensors: torch.Tensor) -> bool:
 
 
 def _threads() -> None:
+    kernels.start_threads()
     wanted = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != wanted:
         numba.set_num_threads(wanted)
@@ -78,40 +78,35 @@ class _LIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, beta, threshold, v0, reset_to_zero, detach_reset, surrogate):
         _threads()
-        current_np = current.detach().contiguous().numpy()
-        n_steps, batch, n = current_np.shape
-        spikes = torch.empty_like(current, memory_format=torch.contiguous_format)
-        sigma = torch.empty_like(spikes)
-        keep_h = reset_to_zero or ctx.needs_input_grad[1]
-        h_store = torch.empty_like(spikes) if keep_h else current.new_empty(0, 1, 1)
+        current = current.detach().contiguous()
+        n_steps, batch, n = current.shape
+        spike_bytes = torch.empty(current.shape, dtype=torch.uint8)
+        h_store = torch.empty_like(current)
         v_final = current.new_empty(batch, n)
-        v0_np = v0.detach().contiguous().numpy()
-        kernels.lif_forward(current_np, beta.detach().contiguous().numpy(),
-                            threshold.detach().contiguous().numpy(), v0_np, reset_to_zero,
-                            surrogate.kernel_id, float(surrogate.width), spikes.numpy(), sigma.numpy(),
-                            h_store.numpy(), v_final.numpy())
-        # Spikes are kept as bytes: 4x less memory than the float copy handed downstream.
-        ctx.save_for_backward(spikes.to(torch.uint8), sigma, h_store, v0.detach(), beta.detach(),
-                              threshold.detach())
-        ctx.flags = (reset_to_zero, detach_reset)
-        return spikes, v_final
+        kernels.lif_forward(current.numpy(), beta.detach().contiguous().numpy(),
+                            threshold.detach().contiguous().numpy(), v0.detach().contiguous().numpy(),
+                            reset_to_zero, spike_bytes.numpy(), h_store.numpy(), v_final.numpy())
+        # Saved: h (float) and the spikes as bytes; the surrogate is recomputed from h.
+        ctx.save_for_backward(spike_bytes, h_store, v0.detach(), beta.detach(), threshold.detach())
+        ctx.flags = (reset_to_zero, detach_reset, surrogate)
+        return spike_bytes.to(current.dtype), v_final
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v_final):
         _threads()
-        spikes, sigma, h_store, v0, beta, threshold = ctx.saved_tensors
-        reset_to_zero, detach_reset = ctx.flags
-        n_steps, batch, n = sigma.shape
-        grad_spikes = (torch.zeros_like(sigma) if grad_spikes is None else grad_spikes).contiguous()
+        spikes, h_store, v0, beta, threshold = ctx.saved_tensors
+        reset_to_zero, detach_reset, surrogate = ctx.flags
+        n_steps, batch, n = h_store.shape
+        grad_spikes = (torch.zeros_like(h_store) if grad_spikes is None else grad_spikes).contiguous()
         grad_v_final = (torch.zeros_like(v0) if grad_v_final is None else grad_v_final).contiguous()
-        grad_current = torch.empty_like(sigma)
+        grad_current = torch.empty_like(h_store)
         grad_v0 = torch.empty_like(v0)
         want_beta = ctx.needs_input_grad[1]
-        beta_rows = sigma.new_zeros(batch if want_beta else 0, n)
-        theta_rows = sigma.new_zeros(batch, n)
-        kernels.lif_backward(grad_spikes.numpy(), grad_v_final.numpy(), spikes.numpy(), sigma.numpy(),
-                             h_store.numpy(), v0.contiguous().numpy(), beta.contiguous().numpy(),
-                             threshold.contiguous().numpy(), reset_to_zero, detach_reset,
+        beta_rows = h_store.new_zeros(batch if want_beta else 0, n)
+        theta_rows = h_store.new_zeros(batch, n)
+        kernels.lif_backward(grad_spikes.numpy(), grad_v_final.numpy(), spikes.numpy(), h_store.numpy(),
+                             v0.contiguous().numpy(), beta.contiguous().numpy(), threshold.contiguous().numpy(),
+                             reset_to_zero, detach_reset, surrogate.kernel_id, float(surrogate.width),
                              grad_current.numpy(), grad_v0.numpy(), beta_rows.numpy(), theta_rows.numpy())
         grad_beta = beta_rows.sum(0) if want_beta else None
         grad_threshold = theta_rows.sum(0) if ctx.needs_input_grad[2] else None
@@ -164,10 +159,9 @@ class _SpikeLinear(torch.autograd.Function):
         grad_x = grad_out @ weight if ctx.needs_input_grad[0] else None
         grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
-            col_ptr, rows = kernels.transpose_csr(indptr.numpy(), indices.numpy(), ctx.n_in)
-            grad_wt = grad_out.new_empty(ctx.n_in, grad_out.shape[1])
-            kernels.gather_rows(col_ptr, rows, grad_out.numpy(), np.zeros(grad_out.shape[1], grad_out.numpy().dtype),
-                                grad_wt.numpy())
+            grad_wt = grad_out.new_zeros(ctx.n_in, grad_out.shape[1])
+            kernels.scatter_rows(indptr.numpy(), indices.numpy(), grad_out.numpy(), grad_wt.numpy(),
+                                 numba.get_num_threads())
             grad_w = grad_wt.t().contiguous()
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(0)

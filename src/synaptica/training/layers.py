@@ -169,6 +169,8 @@ class SpikingMLP(torch.nn.Module):
     """A stack of LIF layers (e.g. 784-512-10); ``forward`` returns output spikes (T, B, n_out).
 
     ``recurrent=True`` makes the hidden layers recurrent. Neuron keywords apply to all layers.
+    With ``keep_hidden = True`` each forward keeps every layer's spikes in ``hidden_spikes``
+    (for activity regularisers and rasters; off by default to save memory).
     """
 
     def __init__(self, sizes: Sequence[int], recurrent: bool = False, **neuron) -> None:
@@ -182,11 +184,14 @@ class SpikingMLP(torch.nn.Module):
             layers.append(cls(a, b, name=f"hidden{i + 1}" if hidden else "output", **neuron))
         self.layers = torch.nn.ModuleList(layers)
         self.sizes = list(sizes)
+        self.keep_hidden = False
+        self.hidden_spikes: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_sequence(x, self.sizes[0], type(self).__name__)
         self.hidden_spikes = []
         for layer in self.layers:
             x = layer(x)
-            self.hidden_spikes.append(x)
+            if self.keep_hidden:
+                self.hidden_spikes.append(x)
         return x

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from synaptica.engine.network import Network
-from synaptica.engine.population import Group, PoissonInput, Population
+from synaptica.engine.population import Group, PoissonInput
 from synaptica.engine.primitives import torch_primitives
 from synaptica.engine.torch_path import DEFAULT_SURROGATE
 from synaptica.engine.torch_plasticity import TorchRule, start_trial
@@ -88,6 +88,10 @@ class MixedTrainer:
         for m in self.modules:
             if not isinstance(m, torch.nn.Module):
                 raise ValueError(f"MixedTrainer: modules must be torch.nn.Module, got {type(m).__name__}")
+        for group in count:
+            if not any(group is g for g in net.groups):
+                raise ValueError(f"MixedTrainer: count group {getattr(group, 'name', group)!r} is not in the network")
+        # all checks done: now change the network (weights to Parameters, count monitors)
         for proj in self.gradient:
             if not isinstance(proj.weights, torch.nn.Parameter):
                 proj.weights = torch.nn.Parameter(proj.weights.detach().clone())
@@ -98,9 +102,9 @@ class MixedTrainer:
         self.optimizer = torch.optim.Adam(params, lr=lr) if params else None
         self.counters = {}
         for group in count:
-            if group not in net.groups:
-                raise ValueError(f"MixedTrainer: count group {getattr(group, 'name', group)!r} is not in the network")
-            self.counters[group.name] = net.monitor_counts(group, name=f"mixed-counts:{group.name}")
+            name = f"mixed-counts:{group.name}"  # one per group, shared by trainers of this network
+            existing = [m for m in net.count_monitors if m.name == name]
+            self.counters[group.name] = existing[0] if existing else net.monitor_counts(group, name=name)
         primitives = torch_primitives(DEFAULT_SURROGATE)
         self._normalizing = [TorchRule(net, p, primitives) for p in self.plastic
                              if p.plasticity.normalize is not None and p.plasticity.normalize_every is None]
@@ -201,7 +205,7 @@ class MixedTrainer:
         steps = int(round(duration / self.net.dt))
         # one chunk: a chunk boundary stores pending synaptic input detached (cuts gradients)
         self.net.run(duration, backend="torch", chunk_steps=max(steps, 1))
-        return {k: torch.as_tensor(self._counts(m) - before[k], dtype=torch.float32)
+        return {k: torch.as_tensor(self._counts(m) - before[k], dtype=self.net.dtype)
                 for k, m in self.counters.items()}
 
     def _counts(self, monitor) -> np.ndarray:
@@ -260,27 +264,28 @@ class MixedTrainer:
 
 
 # -- demonstrations ------------------------------------------------------------------------
-def _batches(n: int, batch: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
-    """Index batches of exactly ``batch`` (the last one padded by wrapping around)."""
-    order = rng.permutation(n) if rng is not None else np.arange(n)
+def _batches(n: int, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Shuffled index batches of exactly ``batch`` (the last one padded by wrapping around)."""
+    order = rng.permutation(n)
     for start in range(0, n, batch):
-        idx = order[start:start + batch]
-        yield np.resize(np.concatenate([idx, order]), batch) if idx.size < batch else idx
+        yield np.resize(np.concatenate([order[start:start + batch], order]), batch)
 
 
-def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int = 32, epochs: int = 1,
-                        n_train: int = 1000, n_test: int = 500, max_rate_hz: float = 150.0, lr: float = 0.5,
-                        stdp_rate: float = 1.0, seed: int = 0) -> dict[str, Any]:
+def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int = 16, epochs: int = 1,
+                        n_train: int = 1000, n_test: int = 500, max_rate_hz: float = 150.0, lr: float = 0.1,
+                        stdp_rate: float = 1.0, init_std: float = 0.1, seed: int = 0) -> dict[str, Any]:
     """(a) STDP hidden layer + gradient-trained readout, trained together on the 8x8 digits.
 
     Pixels (intensity in [0, 1]) -> Poisson at ``intensity * max_rate_hz`` -> ``n_hidden``
     LIF neurons through a **plastic** pair-STDP projection (Song, Miller & Abbott 2000;
-    weights in [0, 40] pA with the incoming sum normalised at every episode as in Diehl &
-    Cook 2015) and **fixed** lateral inhibition -> 10 non-spiking integrating LIF readout
-    neurons (tau_m = 1 s) through a **gradient** projection; loss: cross-entropy of the
-    readout's final membrane potentials (mV above rest). Each batch runs the rule during
-    the forward pass and then takes one Adam step on the readout weights.
-    ``stdp_rate`` = 0 freezes the hidden layer at its random start (the control).
+    start U(0, 100) pA, bounds [0, 150] pA, each neuron's incoming sum normalised at every
+    episode as in Diehl & Cook 2015), with **fixed** all-to-all lateral inhibition (40 pA)
+    -> 10 non-spiking integrating LIF readout neurons (tau_m = 1 s, 0.1 mV per pA of
+    weight per hidden spike) through a **gradient** projection (start N(0, ``init_std``)
+    pA); loss: cross-entropy of the readout's final membrane potentials (mV above rest).
+    Each batch of ``duration`` ms runs the rule during the forward pass, then takes one
+    Adam step (``lr`` in pA) on the readout weights. ``stdp_rate`` = 0 freezes the hidden
+    layer at its random start (the control).
 
     Returns accuracies (train during the last epoch, test with rules frozen), the mean
     absolute change of the plastic weights, the hidden rate (Hz) and the wall time (s).
@@ -295,7 +300,6 @@ def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int =
     train, test = order[:n_train], order[n_train:n_train + n_test]
     if train.size < batch or test.size < 1:
         raise ValueError(f"stdp_readout_digits: n_train ({n_train}) must be >= batch ({batch}) and n_test >= 1")
-    torch.manual_seed(seed)
     net = Network(dt=1.0, batch_size=batch, seed=seed)
     pixels = net.add_poisson(images.shape[1], 0.0, name="pixels")
     hidden = net.add_population(n_hidden, LIF(), name="hidden")
@@ -304,8 +308,8 @@ def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int =
     rule = PairSTDP(a_plus=1.0, a_minus=1.05, w_min=0.0, w_max=150.0, learning_rate=stdp_rate,
                     normalize=float(w0.sum(0).mean()))
     plastic = net.connect(pixels, hidden, weight=w0, plasticity=rule, name="pixels->hidden")
-    net.connect(hidden, hidden, p=1.0, allow_self=False, weight=-10.0, sign="inhibitory", name="lateral")
-    net.connect(hidden, readout, weight=rng.normal(0.0, 1.0, (n_hidden, 10)), name="hidden->readout")
+    net.connect(hidden, hidden, p=1.0, allow_self=False, weight=-40.0, sign="inhibitory", name="lateral")
+    net.connect(hidden, readout, weight=rng.normal(0.0, init_std, (n_hidden, 10)), name="hidden->readout")
     trainer = MixedTrainer(net, gradient=["hidden->readout"], count=[hidden], lr=lr)
     w_start = plastic.weights.detach().clone()
     v_rest = float(LIF().values["v_rest"])
@@ -331,10 +335,10 @@ def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int =
     test_correct = 0
     with trainer.frozen(), torch.no_grad():
         for start in range(0, test.size, batch):
-            idx = next(_batches(test.size - start, batch, None)) + start
-            logits, _ = episode(test[idx])
             keep = min(batch, test.size - start)
-            test_correct += int((logits.argmax(1)[:keep] == torch.as_tensor(labels[test[idx[:keep]]])).sum())
+            idx = test[np.resize(np.arange(start, start + keep), batch)]
+            logits, _ = episode(idx)
+            test_correct += int((logits.argmax(1)[:keep] == torch.as_tensor(labels[idx[:keep]])).sum())
     return {"train_accuracy": correct / max(seen, 1), "test_accuracy": test_correct / test.size,
             "plastic_change_pA": float((plastic.weights - w_start).abs().mean()),
             "hidden_rate_hz": hidden_rate, "seconds": time.perf_counter() - started,
@@ -343,21 +347,24 @@ def stdp_readout_digits(n_hidden: int = 64, duration: float = 40.0, batch: int =
 
 def learned_modulator_task(modulation: str = "learned", episodes: int = 150, batch: int = 16,
                            n_patterns: int = 4, group: int = 10, duration: float = 50.0,
-                           rate_hz: float = 60.0, lr: float = 5e-3, critic_lr: float = 0.05,
+                           rate_hz: float = 100.0, lr: float = 50.0, critic_lr: float = 0.05,
                            seed: int = 0) -> dict[str, Any]:
     """(b) Three-factor learning of an input -> action mapping, gated by a learned modulator.
 
     ``n_patterns`` input patterns (each a group of ``group`` Poisson inputs at
     ``rate_hz``) drive ``n_patterns`` LIF action neurons through a **plastic**
-    :class:`~synaptica.plasticity.ThreeFactor` projection (eligibility from pair STDP);
-    **fixed** Poisson background input makes the actions fire irregularly (exploration).
+    :class:`~synaptica.plasticity.ThreeFactor` projection (eligibility from pair STDP,
+    a_plus 1 pA, a_minus 0.5 pA, tau_c 200 ms; weights start at 25 pA, bounds [0, 100] pA;
+    ``lr`` in 1 / (modulator unit x ms)); **fixed** background input (20 Poisson sources
+    at 100 Hz, U(0, 20) pA) makes the actions fire irregularly (exploration).
     Pattern k should make action (k + 1) mod n fire. Reward per episode and batch entry:
     the fraction of action spikes from the right neuron (chance 1 / n). After each
     ``duration`` ms stimulus the third factor is broadcast for one step:
 
     * ``"learned"``: reward minus a critic's prediction, ``r - V(pattern)``, with V a
       linear module trained by gradient on (r - V)^2 -- the learned signal;
-    * ``"reward"``: the raw reward r (no critic; always >= 0);
+    * ``"reward"``: the raw reward r (no critic; always >= 0, so every eligible synapse
+      grows and all saturate: the failure Fremaux et al. 2010 predict without a critic);
     * ``"none"``: 0, the unmodulated baseline (eligibility never becomes a weight change).
 
     Returns the reward curve (mean per episode), the mean reward of the first and last
@@ -370,24 +377,23 @@ def learned_modulator_task(modulation: str = "learned", episodes: int = 150, bat
         raise ValueError(f"learned_modulator_task: modulation must be 'learned', 'reward' or 'none', "
                          f"got {modulation!r}")
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     n_in = n_patterns * group
     net = Network(dt=1.0, batch_size=batch, seed=seed)
     stimulus = net.add_poisson(n_in, 0.0, name="stimulus")
     noise = net.add_poisson(20, 100.0, name="noise")
     actions = net.add_population(n_patterns, LIF(), name="actions")
     net.add_modulator("dopamine")  # holds its value; set by broadcast()
-    rule = ThreeFactor(modulator="dopamine", a_plus=1.0, a_minus=0.5, tau_c=200.0, w_min=0.0, w_max=60.0,
+    rule = ThreeFactor(modulator="dopamine", a_plus=1.0, a_minus=0.5, tau_c=200.0, w_min=0.0, w_max=100.0,
                        learning_rate=lr)
     plastic = net.connect(stimulus, actions, weight=25.0, plasticity=rule, name="stimulus->actions")
-    net.connect(noise, actions, weight=rng.uniform(0.0, 30.0, (20, n_patterns)), name="background")
+    net.connect(noise, actions, weight=rng.uniform(0.0, 20.0, (20, n_patterns)), name="background")
     critic = torch.nn.Linear(n_patterns, 1)
     torch.nn.init.zeros_(critic.weight)
     torch.nn.init.zeros_(critic.bias)
     trainer = MixedTrainer(net, modules=[critic] if modulation == "learned" else [], count=[actions],
                            lr=critic_lr)
     target = (np.arange(n_patterns) + 1) % n_patterns
-    curve = []
+    curve, rates = [], []
     for _ in range(episodes):
         pattern = rng.integers(0, n_patterns, batch)
         onehot = np.eye(n_patterns)[pattern]
@@ -403,8 +409,10 @@ def learned_modulator_task(modulation: str = "learned", episodes: int = 150, bat
             signal = reward if modulation == "reward" else torch.zeros(batch)
         trainer.broadcast("dopamine", signal, net.dt)
         curve.append(float(reward.mean()))
+        rates.append(float(counts.mean()) / (duration * 1e-3))
     fifth = max(1, episodes // 5)
     w = plastic.weights.detach().reshape(n_patterns, group, n_patterns).mean(1)
     return {"reward_curve": np.array(curve), "reward_first": float(np.mean(curve[:fifth])),
             "reward_last": float(np.mean(curve[-fifth:])), "weights_pA": w.numpy(), "target": target,
+            "action_rate_hz": float(np.mean(rates)),
             "trainer": trainer}

@@ -65,6 +65,8 @@ class Trainer:
         self.batch_size, self.rate_bounds, self.mode, self.seed = batch_size, rate_bounds, mode, seed
         self.checkpoint_every = checkpoint_every
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        if rate_bounds is not None:
+            model.keep_hidden = True  # the regulariser reads every layer's spikes
         self.generator = torch.Generator().manual_seed(seed)
         self.history: list[dict] = []
         self._position = (0, 0)  # (epoch, batch) of the next batch
