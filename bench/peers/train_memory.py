@@ -60,8 +60,6 @@ def _builder(peer: str, spec: str | None):
         if not name:
             raise SystemExit(f"--builder must be module:function, got {spec!r}")
         return getattr(importlib.import_module(module), name)
-    if peer == "synaptica":
-        raise SystemExit("PEER synaptica needs --builder module:function")
     from train_peers import PEERS
     if peer not in PEERS:
         raise SystemExit(f"unknown peer {peer!r}; known: {', '.join(PEERS)} (or give --builder)")

@@ -39,11 +39,14 @@ def _threads() -> None:
 
 def lif_sequence(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
                  v0: torch.Tensor | None = None, reset: str = "subtract", detach_reset: bool = False,
-                 surrogate: Surrogate | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 surrogate: Surrogate | str | None = None,
+                 overwrite_current: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the LIF recurrence (module doc) over ``current`` (T, B, N).
 
     Returns ``(spikes (T, B, N), v_final (B, N))``. Gradients flow to ``current``,
-    ``beta``, ``threshold`` and ``v0``.
+    ``beta``, ``threshold`` and ``v0``. ``overwrite_current=True`` lets the CPU kernel
+    keep h_t in ``current``'s own memory (one (T, B, N) tensor less); only for a current
+    nobody reads afterwards, as in :class:`~synaptica.training.layers.LIFLayer`.
     """
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
@@ -55,7 +58,8 @@ def lif_sequence(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Ten
         v0 = current.new_zeros(batch, n)
     if not _use_kernel(current, beta, threshold, v0):
         return lif_sequence_reference(current, beta, threshold, v0, reset, detach_reset, surrogate)
-    return _LIFSequence.apply(current, beta, threshold, v0, reset == "zero", detach_reset, surrogate)
+    return _LIFSequence.apply(current, beta, threshold, v0, reset == "zero", detach_reset, surrogate,
+                              overwrite_current and current.is_contiguous())
 
 
 def lif_sequence_reference(current, beta, threshold, v0=None, reset="subtract", detach_reset=False,
@@ -76,12 +80,12 @@ def lif_sequence_reference(current, beta, threshold, v0=None, reset="subtract", 
 
 class _LIFSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, beta, threshold, v0, reset_to_zero, detach_reset, surrogate):
+    def forward(ctx, current, beta, threshold, v0, reset_to_zero, detach_reset, surrogate, overwrite):
         _threads()
         current = current.detach().contiguous()
         n_steps, batch, n = current.shape
         spike_bytes = torch.empty(current.shape, dtype=torch.uint8)
-        h_store = torch.empty_like(current)
+        h_store = current if overwrite else torch.empty_like(current)  # h_t replaces I_t in place
         v_final = current.new_empty(batch, n)
         kernels.lif_forward(current.numpy(), beta.detach().contiguous().numpy(),
                             threshold.detach().contiguous().numpy(), v0.detach().contiguous().numpy(),
@@ -89,17 +93,24 @@ class _LIFSequence(torch.autograd.Function):
         # Saved: h (float) and the spikes as bytes; the surrogate is recomputed from h.
         ctx.save_for_backward(spike_bytes, h_store, v0.detach(), beta.detach(), threshold.detach())
         ctx.flags = (reset_to_zero, detach_reset, surrogate)
+        ctx.consumed = False
         return spike_bytes.to(current.dtype), v_final
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v_final):
         _threads()
+        if ctx.consumed:
+            raise RuntimeError("the fused LIF kernel frees its saved state during backward: backpropagate "
+                               "through it once (retain_graph is not supported; use lif_sequence_reference)")
+        ctx.consumed = True
         spikes, h_store, v0, beta, threshold = ctx.saved_tensors
         reset_to_zero, detach_reset, surrogate = ctx.flags
         n_steps, batch, n = h_store.shape
         grad_spikes = (torch.zeros_like(h_store) if grad_spikes is None else grad_spikes).contiguous()
         grad_v_final = (torch.zeros_like(v0) if grad_v_final is None else grad_v_final).contiguous()
-        grad_current = torch.empty_like(h_store)
+        # dL/dh_t overwrites h_t in place (the kernel reads each h before writing there, and
+        # h_{t-1} is read before step t-1 is reached): activation memory one tensor smaller
+        grad_current = h_store
         grad_v0 = torch.empty_like(v0)
         want_beta = ctx.needs_input_grad[1]
         beta_rows = h_store.new_zeros(batch if want_beta else 0, n)
@@ -110,7 +121,7 @@ class _LIFSequence(torch.autograd.Function):
                              grad_current.numpy(), grad_v0.numpy(), beta_rows.numpy(), theta_rows.numpy())
         grad_beta = beta_rows.sum(0) if want_beta else None
         grad_threshold = theta_rows.sum(0) if ctx.needs_input_grad[2] else None
-        return grad_current, grad_beta, grad_threshold, grad_v0, None, None, None
+        return grad_current, grad_beta, grad_threshold, grad_v0, None, None, None, None
 
 
 #: Above this fraction of ones a dense matrix multiply is faster than the spike lists.

@@ -82,7 +82,8 @@ def _surrogate_row(h, threshold, kind, width, out):
 def lif_forward(current, beta, threshold, v0, reset_to_zero, spikes, h_store, v_out):
     """h_t = beta v_{t-1} + I_t; s_t = H(h_t - theta); v_t = h_t - theta s_t (subtract)
     or h_t (1 - s_t) (reset_to_zero). Writes spikes (T,B,N) as 0/1 bytes, h_t into
-    h_store (T,B,N; the backward pass recomputes the surrogate from it) and the final v
+    h_store (T,B,N; may be ``current`` itself; the backward pass recomputes the surrogate
+    from it) and the final v
     into v_out (B,N). Branch-free inner loop: the reset is ``h - s (z h + (1 - z) theta)``."""
     n_steps, batch, n = current.shape
     z = 1.0 if reset_to_zero else 0.0
@@ -104,7 +105,8 @@ def lif_forward(current, beta, threshold, v0, reset_to_zero, spikes, h_store, v_
 @numba.njit(parallel=True, **_JIT)
 def lif_backward(grad_spikes, grad_v_final, spikes, h_store, v0, beta, threshold, reset_to_zero,
                  detach_reset, kind, width, grad_current, grad_v0, grad_beta_rows, grad_threshold_rows):
-    """Reverse pass of :func:`lif_forward`. Per-row partial sums of the parameter
+    """Reverse pass of :func:`lif_forward`; grad_current may be h_store itself (each h is
+    read before its slot is written). Per-row partial sums of the parameter
     gradients go to grad_*_rows (B,N) (summed over the batch by the caller, so threads
     never write to the same element); grad_beta_rows with 0 rows skips the beta gradient.
 

@@ -74,9 +74,9 @@ class LIFNeurons(torch.nn.Module):
     def threshold(self) -> torch.Tensor:
         return self.threshold_param() if self.threshold_param is not None else self.threshold_fixed
 
-    def forward(self, current: torch.Tensor, v0: torch.Tensor | None = None):
+    def forward(self, current: torch.Tensor, v0: torch.Tensor | None = None, overwrite_current: bool = False):
         return lif_sequence(current, self.beta(), self.threshold(), v0, self.reset, self.detach_reset,
-                            self.surrogate)
+                            self.surrogate, overwrite_current)
 
 
 class LIFLayer(torch.nn.Module):
@@ -96,7 +96,9 @@ class LIFLayer(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_sequence(x, self.n_in, f"{type(self).__name__} '{self.name}'")
         current = spike_linear(x, self.linear.weight, self.linear.bias)
-        spikes, self.last_v = self.neurons(current)
+        # the current is this layer's own temporary: the kernel may keep h_t in its memory
+        # (a NaN in I_t stays a NaN in h_t, so check_finite still finds the step)
+        spikes, self.last_v = self.neurons(current, overwrite_current=True)
         check_finite(self.last_v, current, self.name)
         return spikes
 
