@@ -287,3 +287,12 @@ def test_bptt_through_engine_network_with_learnable_parameters_and_delays():
     assert grad[3].abs().max() == 0    # delay 30 ms: never delivered in 10 ms
     with pytest.raises(ValueError, match="not a numeric parameter"):
         make_learnable(pop, "reset")
+
+
+def test_fused_kernel_refuses_a_second_backward_with_a_clear_message():
+    current = torch.randn(5, 2, 3, requires_grad=True)
+    spikes, v = lif_sequence(current * 3, torch.full((3,), 0.9), torch.ones(3))
+    loss = spikes.sum() + v.sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backpropagate through it once"):
+        loss.backward()

@@ -138,24 +138,27 @@ def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"spike_linear: input has {x.shape[-1]} features, weight expects {weight.shape[1]}")
-    if not (_use_kernel(x, weight) and x.dtype == weight.dtype):
+    if not (_use_kernel(x, weight) and x.dtype == weight.dtype) or x.numel() == 0:
         return torch.nn.functional.linear(x, weight, bias)
     flat = x.reshape(-1, x.shape[-1])
     indptr, indices, ok = kernels.binary_rows(flat.detach().contiguous().numpy(), SPARSE_MAX_DENSITY)
     if not ok:
         return torch.nn.functional.linear(x, weight, bias)
     bias_ = weight.new_zeros(weight.shape[0]) if bias is None else bias
-    out = _SpikeLinear.apply(flat, weight, bias_, torch.from_numpy(indptr), torch.from_numpy(indices))
+    # rows of one sample across time steps are `stride` apart in a time-major (T, B, F) input
+    stride = flat.shape[0] // x.shape[0] if x.dim() >= 3 else flat.shape[0]
+    out = _SpikeLinear.apply(flat, weight, bias_, torch.from_numpy(indptr), torch.from_numpy(indices), stride)
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 class _SpikeLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, indptr, indices):
+    def forward(ctx, x, weight, bias, indptr, indices, stride):
         _threads()
         out = x.new_empty(x.shape[0], weight.shape[0])
         kernels.gather_rows(indptr.numpy(), indices.numpy(), weight.detach().t().contiguous().numpy(),
-                            bias.detach().contiguous().numpy(), out.numpy())
+                            bias.detach().contiguous().numpy(), out.numpy(), stride)
+        ctx.stride = stride
         # The spike lists stand in for x (int32 per spike instead of a float per input).
         ctx.save_for_backward(weight.detach() if ctx.needs_input_grad[0] else weight.new_empty(0),
                               indptr, indices)
@@ -172,8 +175,8 @@ class _SpikeLinear(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_wt = grad_out.new_zeros(ctx.n_in, grad_out.shape[1])
             kernels.scatter_rows(indptr.numpy(), indices.numpy(), grad_out.numpy(), grad_wt.numpy(),
-                                 numba.get_num_threads())
+                                 numba.get_num_threads(), ctx.stride)
             grad_w = grad_wt.t().contiguous()
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(0)
-        return grad_x, grad_w, grad_b, None, None
+        return grad_x, grad_w, grad_b, None, None, None

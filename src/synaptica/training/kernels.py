@@ -185,34 +185,47 @@ def binary_rows(x, max_density):
 
 
 @numba.njit(parallel=True, **_JIT)
-def gather_rows(indptr, indices, weight_t, bias, out):
+def gather_rows(indptr, indices, weight_t, bias, out, stride):
     """out[r] = bias + sum of weight_t[i] over the active inputs i of row r  (X @ W^T).
-    weight_t (n_in, n_out) is small enough to stay in cache while rows stream by."""
+
+    Rows ``b, b + stride, b + 2 stride, ...`` (one sample's time steps in a time-major
+    batch) are done together: they draw on the same few input rows of weight_t, which then
+    stay in the core's cache.
+    """
     rows, n_out = out.shape
-    for r in numba.prange(rows):
-        acc = bias.copy()
-        for k in range(indptr[r], indptr[r + 1]):
-            w = weight_t[indices[k]]
-            for j in range(n_out):
-                acc[j] += w[j]
-        out[r] = acc
+    steps = rows // stride
+    for b in numba.prange(stride):
+        for t in range(steps):
+            r = t * stride + b
+            acc = bias.copy()
+            for k in range(indptr[r], indptr[r + 1]):
+                w = weight_t[indices[k]]
+                for j in range(n_out):
+                    acc[j] += w[j]
+            out[r] = acc
 
 
 @numba.njit(parallel=True, **_JIT)
-def scatter_rows(indptr, indices, grad, out, n_parts):
-    """out (n_in, n_out) += X^T @ grad: each active (r, i) adds grad[r] to out[i]. The rows
-    are split into n_parts blocks (one per thread), each summed into its own copy of out
-    (in cache), and the copies are added at the end: grad is streamed once, nothing races."""
+def scatter_rows(indptr, indices, grad, out, n_parts, stride):
+    """out (n_in, n_out) += X^T @ grad: each active (r, i) adds grad[r] to out[i].
+
+    The samples (row groups of :func:`gather_rows`) are split into n_parts blocks, one per
+    thread, each summed into its own copy of out; the copies are added at the end, so grad
+    is streamed once and no two threads write the same element.
+    """
     rows, n_out = grad.shape
+    steps = rows // stride
     parts = np.zeros((n_parts, out.shape[0], n_out), dtype=out.dtype)
-    size = (rows + n_parts - 1) // n_parts
+    size = (stride + n_parts - 1) // n_parts
     for c in numba.prange(n_parts):
         acc = parts[c]
-        for r in range(c * size, min(rows, (c + 1) * size)):
-            g = grad[r]
-            for k in range(indptr[r], indptr[r + 1]):
-                o = acc[indices[k]]
-                for j in range(n_out):
-                    o[j] += g[j]
+        for b in range(c * size, min(stride, (c + 1) * size)):
+            for t in range(steps):
+                r = t * stride + b
+                g = grad[r]
+                for k in range(indptr[r], indptr[r + 1]):
+                    o = acc[indices[k]]
+                    for j in range(n_out):
+                        o[j] += g[j]
     for c in range(n_parts):
         out += parts[c]
