@@ -62,6 +62,17 @@ def lif_sequence(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Ten
                               overwrite_current and current.is_contiguous())
 
 
+def lif_step(v: torch.Tensor, current: torch.Tensor, beta, threshold, reset: str = "subtract",
+             detach_reset: bool = False, surrogate: Surrogate | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the LIF of the module doc with tensor ops: ``(v_t, s_t)`` from
+    ``v_{t-1}`` and ``I_t``. The step the recurrent layer, the online rule and the
+    reference sequence share."""
+    h = beta * v + current
+    s = as_surrogate(surrogate)(h - threshold)
+    r = s.detach() if detach_reset else s
+    return (h * (1.0 - r) if reset == "zero" else h - threshold * r), s
+
+
 def lif_sequence_reference(current, beta, threshold, v0=None, reset="subtract", detach_reset=False,
                            surrogate=None):
     """Plain-PyTorch LIF over time (autograd through every step); the definition the fused
@@ -70,10 +81,7 @@ def lif_sequence_reference(current, beta, threshold, v0=None, reset="subtract", 
     v = current.new_zeros(current.shape[1:]) if v0 is None else v0
     out = []
     for i_t in current.unbind(0):  # unbind, not current[t]: indexing makes backward O(T^2)
-        h = beta * v + i_t
-        s = surrogate(h - threshold)
-        r = s.detach() if detach_reset else s
-        v = h * (1.0 - r) if reset == "zero" else h - threshold * r
+        v, s = lif_step(v, i_t, beta, threshold, reset, detach_reset, surrogate)
         out.append(s)
     return torch.stack(out), v
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from synaptica.training.functional import RESETS, lif_sequence, spike_linear
+from synaptica.training.functional import RESETS, lif_sequence, lif_step, spike_linear
 from synaptica.training.parametrise import Bounded, Positive, heterogeneous
 from synaptica.training.surrogate import Surrogate, as_surrogate
 
@@ -151,16 +151,14 @@ class RecurrentLIFLayer(LIFLayer):
         check_sequence(x, self.n_in, f"{type(self).__name__} '{self.name}'")
         feedforward = spike_linear(x, self.linear.weight, self.linear.bias)
         w_rec = self.recurrent * self.recurrent_mask
-        beta, threshold = self.neurons.beta(), self.neurons.threshold()
-        surrogate, zero = self.neurons.surrogate, self.neurons.reset == "zero"
+        neurons = self.neurons
+        beta, threshold = neurons.beta(), neurons.threshold()
         v = feedforward.new_zeros(feedforward.shape[1:])
         s = torch.zeros_like(v)
         out = []
         for i_t in feedforward.unbind(0):
-            h = beta * v + i_t + s @ w_rec.t()
-            s = surrogate(h - threshold)
-            r = s.detach() if self.neurons.detach_reset else s
-            v = h * (1.0 - r) if zero else h - threshold * r
+            v, s = lif_step(v, i_t + s @ w_rec.t(), beta, threshold, neurons.reset, neurons.detach_reset,
+                            neurons.surrogate)
             out.append(s)
         self.last_v = v
         check_finite(v, feedforward, self.name)

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from synaptica.training.functional import lif_step
 from synaptica.training.layers import LIFLayer, SpikingMLP, check_finite, check_sequence
 
 
@@ -47,10 +48,8 @@ def online_backward(model: SpikingMLP, spikes: torch.Tensor, labels: torch.Tenso
             # value: W x_t + b; gradient w.r.t. W: through the trace a_t (see module doc)
             via_trace = F.linear(traces[l], layer.linear.weight)
             current = F.linear(x, layer.linear.weight.detach(), layer.linear.bias) + via_trace - via_trace.detach()
-            h = beta * v[l] + current
-            s = neurons.surrogate(h - threshold)
-            r = s.detach() if neurons.detach_reset else s
-            v_new = h * (1.0 - r) if neurons.reset == "zero" else h - threshold * r
+            v_new, s = lif_step(v[l], current, beta, threshold, neurons.reset, neurons.detach_reset,
+                                neurons.surrogate)
             check_finite(v_new.detach(), current.detach()[None], f"{layer.name} (step {t})")
             v[l] = v_new.detach()
             x = s
