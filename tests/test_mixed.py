@@ -17,12 +17,7 @@ from synaptica.training import make_learnable
 from synaptica.training.mixed import MixedTrainer, learned_modulator_task, stdp_readout_digits
 
 
-@pytest.fixture(autouse=True)
-def torch_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # fixture in conftest.py
 
 
 def small_net(batch: int = 4, seed: int = 0):

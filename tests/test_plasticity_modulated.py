@@ -24,14 +24,7 @@ RTOL = 1e-9
 NEVER = 1000.0  # ms: delay of the plastic projections, so their spikes never reach the Parrots
 
 
-@pytest.fixture(autouse=True)
-def torch_one_thread():
-    """The torch path issues many tiny ops per step: one intra-op thread is faster on a
-    small shared machine (see tests/test_engine.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # fixture in conftest.py
 
 
 def _parrots(net, pre_trains, post_trains):

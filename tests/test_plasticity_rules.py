@@ -34,13 +34,7 @@ W0 = np.array([[0.05, 0.06], [0.07, 0.04], [0.03, 0.08]])
 DURATION = 150.0
 
 
-@pytest.fixture(autouse=True)
-def torch_one_thread():
-    """Many tiny tensor ops per step: one intra-op thread is much faster (see test_engine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # fixture in conftest.py
 
 
 def _events(spec: dict) -> tuple[list, list]:
