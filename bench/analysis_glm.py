@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from peers.proc_memory import reset_peak, status_mib
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEER_PYTHON = HERE / ".venv-analysis" / "bin" / "python"
@@ -61,21 +63,6 @@ def make_data(directory: Path, *, n_units: int = 50, duration: float = 180.0, de
              t_start=record.t_start, t_stop=record.t_stop)
     np.save(coupling_npy, coupling)
     return record_npz, coupling_npy
-
-
-def _memory() -> dict:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024.0  # MiB
-    return out
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def _load(record_npz: Path):
@@ -100,12 +87,12 @@ def child(record_npz: Path, out_npy: Path, mode: str) -> None:
         kwargs.update(solver="adam", max_iter=1, batch_bins=20000)
     if mode in ("warm", "scale"):  # load the compiled kernels (and the code paths) first
         CoupledPoissonGLM(**kwargs).fit(record.window(record.t_start, record.t_start + 5.0))
-    before = _memory()["VmRSS"]
-    _reset_peak()
+    before = status_mib("VmRSS")
+    reset_peak()
     t0 = time.perf_counter()
     model = CoupledPoissonGLM(**kwargs).fit(record)
     fit_s = time.perf_counter() - t0
-    peak = _memory()["VmHWM"]
+    peak = status_mib("VmHWM")
     np.save(out_npy, model.connectivity_)
     print(json.dumps({"mode": mode, "fit_s": fit_s, "peak_rss_increase_mb": peak - before,
                       "rss_before_mb": before, "import_s": t_import, "n_iter": int(model.n_iter_),

@@ -18,18 +18,9 @@ import sys
 import time
 
 import numpy as np
+from proc_memory import reset_peak, status_mib  # same folder (the script's sys.path[0])
 
 N_BASIS, WINDOW, BIN = 4, 25, 0.001
-
-
-def _memory() -> dict:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024.0
-    return out
 
 
 def main(record_npz: str, out_npy: str) -> None:
@@ -40,9 +31,8 @@ def main(record_npz: str, out_npy: str) -> None:
     with np.load(record_npz) as f:
         times, ids = f["times"], f["ids"].astype(np.int64)
         n_units, t_start, t_stop = int(f["n_units"]), float(f["t_start"]), float(f["t_stop"])
-    before = _memory()["VmRSS"]
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+    before = status_mib("VmRSS")
+    reset_peak()
     t0 = time.perf_counter()
     n_bins = int(np.floor((t_stop - t_start) / BIN * (1 + 1e-9)))
     bins = np.floor((times - t_start) / BIN + 1e-9).astype(np.int64)
@@ -55,7 +45,7 @@ def main(record_npz: str, out_npy: str) -> None:
     model.fit(X, counts)
     coef = np.asarray(model.coef_)  # (N * B, N)
     fit_s = time.perf_counter() - t0
-    peak = _memory()["VmHWM"]
+    peak = status_mib("VmHWM")
     _, kernels = basis.evaluate_on_grid(WINDOW)  # (WINDOW, B)
     connectivity = np.einsum("jki,k->ij", coef.reshape(n_units, N_BASIS, n_units), np.asarray(kernels).sum(0))
     np.save(out_npy, connectivity)

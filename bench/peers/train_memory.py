@@ -31,24 +31,13 @@ import os
 import sys
 from pathlib import Path
 
+from proc_memory import reset_peak, status_mib  # same folder (the script's sys.path[0])
+
 HERE = Path(__file__).resolve().parent
 MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 MMAP_THRESHOLD = "65536"
 N_IN, N_HIDDEN, N_OUT = 784, 512, 10
 MEAN_RATE = 0.13  # mean spike probability per step, like MNIST intensities
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])  # "VmRSS:    123456 kB"
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM to the current RSS
 
 
 def _builder(peer: str, spec: str | None):
@@ -89,17 +78,16 @@ def measure(peer: str, T: int, batch: int = 128, builder: str | None = None, see
     step()  # warm-up
     optimizer.zero_grad()
     gc.collect()
-    rss_before = _status_kib("VmRSS")
-    _reset_peak()
+    rss_before = status_mib("VmRSS")
+    reset_peak()
     if getattr(model, "online", False):
         step()  # includes the optimiser step (Adam state exists already: no new buffers)
     else:
         loss = F.cross_entropy(model.forward(spikes), labels)
         loss.backward()
-    peak = _status_kib("VmHWM")
-    return {"peer": peer, "T": T, "batch": batch,
-            "activation_mb": round((peak - rss_before) / 1024, 2),
-            "rss_before_mb": round(rss_before / 1024, 1), "peak_mb": round(peak / 1024, 1)}
+    peak = status_mib("VmHWM")
+    return {"peer": peer, "T": T, "batch": batch, "activation_mb": round(peak - rss_before, 2),
+            "rss_before_mb": round(rss_before, 1), "peak_mb": round(peak, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
