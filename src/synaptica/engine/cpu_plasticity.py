@@ -7,21 +7,21 @@ neuron's incoming synapses, ``p{p}_spre`` each synapse's presynaptic neuron).
 """
 from __future__ import annotations
 
-from synaptica.plasticity.base import apply_weight_change
+from synaptica.plasticity.base import weight_change_description
 
 
 def rule_functions(net) -> list:
-    """Functions to copy into the generated module (rules' events and helpers)."""
-    out = [apply_weight_change]
+    """Checked functions to emit into the generated module (with their helpers)."""
+    out = [weight_change_description()]
     for pop in net.populations:
         if pop.intrinsic is not None:
-            out.append(type(pop.intrinsic).update)
+            out.append(type(pop.intrinsic).description())
     for proj in net.projections:
         if proj.plasticity is not None:
             rule = type(proj.plasticity)
-            out.extend([*rule.helpers, *rule.event_functions().values()])
+            out.extend(rule.description(event) for event in rule.event_functions())
         if proj.stp is not None:
-            out.append(type(proj.stp).on_spike)
+            out.append(type(proj.stp).description())
     return out
 
 
@@ -49,10 +49,10 @@ def _call(net, p: int, proj, event: str, i: str, j: str, s: str) -> list[str]:
         else:
             args.append(f"p{p}_c_{a}")
     outs = ["pot", "dep", *(f"ss{k}" for k in range(len(cls.synapse_state)))]
-    lines = [f"{', '.join(outs)} = {getattr(cls, event).__name__}({', '.join(args)})",
-             # the option flags as literals: the compiler drops the branches not taken
-             f"p{p}_wf[{s}] = apply_weight_change(p{p}_wf[{s}], pot, dep, lr{p}, p{p}_c_w_min, "
-             f"p{p}_c_w_max, {float(rule.bounds == 'soft')}, {float(rule.dependence == 'multiplicative')})"]
+    lines = [f"{', '.join(outs)} = {cls.description(event).mangled}({', '.join(args)})",
+             # the option flags are arguments: changing them needs no new kernel
+             f"p{p}_wf[{s}] = {weight_change_description().mangled}(p{p}_wf[{s}], pot, dep, lr{p}, "
+             f"p{p}_c_w_min, p{p}_c_w_max, p{p}_c_soft, p{p}_c_multiplicative)"]
     lines += [f"p{p}_ss[{k}, b, {s}] = ss{k}" for k in range(len(cls.synapse_state))]
     return lines
 
@@ -92,7 +92,6 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
             emit(f"        decay_slice(p{p}_tpre[{t}, b], p{p}_dpre[{t}])")
         for t in range(len(rule.post_traces)):
             emit(f"        decay_slice(p{p}_tpost[{t}, b], p{p}_dpost[{t}])")
-        n_post = proj.post.n
         _emit_events(net, emit, p, proj, "pre", g_pre)
         _emit_events(net, emit, p, proj, "post", g_post)
         # continuous terms
@@ -101,8 +100,8 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
             args.append(f"p{p}_interval")
             if dense:
                 emit(f"            for i in range(p{p}_tpre.shape[2]):")
-                emit(f"                for j in range({n_post}):")
-                emit(f"                    s = i * {n_post} + j")
+                emit(f"                for j in range(p{p}_tpost.shape[2]):")
+                emit(f"                    s = i * p{p}_tpost.shape[2] + j")
                 indent = "                    "
             else:
                 emit(f"            for i in range(p{p}_tpre.shape[2]):")
@@ -120,14 +119,14 @@ def emit_plasticity(net, emit, args: list[str]) -> None:
 def _emit_events(net, emit, p: int, proj, side: str, g: int) -> None:
     """For each neuron of ``side`` ("pre" or "post") that spiked: its event function on each
     of its synapses (outgoing CSR rows, or incoming CSC columns), then its traces."""
-    rule, dense, n_post = proj.plasticity, proj.kind == "dense", proj.post.n
+    rule, dense = proj.plasticity, proj.kind == "dense"
     me, other = ("i", "j") if side == "pre" else ("j", "i")
     emit(f"        for f in range(g{g}_nfired[b]):")
     emit(f"            {me} = g{g}_fired[b, f]")
     if getattr(type(rule), f"on_{side}") is not None:
         if dense:
-            emit(f"            for {other} in range({n_post if side == 'pre' else f'p{p}_tpre.shape[2]'}):")
-            emit(f"                s = i * {n_post} + j")
+            emit(f"            for {other} in range(p{p}_t{'post' if side == 'pre' else 'pre'}.shape[2]):")
+            emit(f"                s = i * p{p}_tpost.shape[2] + j")
         elif side == "pre":
             emit(f"            for s in range(p{p}_indptr[i], p{p}_indptr[i + 1]):")
             emit(f"                j = p{p}_indices[s]")
@@ -147,11 +146,10 @@ def _emit_events(net, emit, p: int, proj, side: str, g: int) -> None:
 
 def emit_normalize(p: int, proj, emit, indent: str) -> None:
     """Scale each postsynaptic neuron's incoming weights to sum to the rule's target."""
-    n_post = proj.post.n
     if proj.kind == "dense":
         emit(f"{indent}normalize_columns(p{p}_w, p{p}_norm)")
         return
-    emit(f"{indent}for j in range({n_post}):")
+    emit(f"{indent}for j in range(p{p}_cptr.shape[0] - 1):")
     emit(f"{indent}    total = 0.0")
     emit(f"{indent}    for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
     emit(f"{indent}        total += p{p}_wf[p{p}_csyn[c]]")

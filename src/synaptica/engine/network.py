@@ -444,6 +444,7 @@ class Network:
             v[f"st{m}_values"] = np.zeros((samples, self.batch_size, mon.neurons.size))
             v[f"st{m}_neurons"] = mon.neurons
             v[f"st{m}_count"] = np.zeros(1, dtype=np.int64)
+            v[f"st{m}_every"] = mon.every
         for m, _ in enumerate(self.rate_monitors):
             v[f"rm{m}_counts"] = np.zeros((chunk, self.batch_size), dtype=np.int64)
         return v

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from synaptica.engine.population import PoissonInput, Population, SpikeGeneratorInput
-from synaptica.engine.primitives import bind, torch_primitives
+from synaptica.primitives import torch_primitives
 from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulators
-from synaptica.training.surrogate import Surrogate
+from synaptica.primitives.surrogate import Surrogate
 
 #: Engine populations default to SuperSpike with width 0.1 mV (slope 10 / mV).
 DEFAULT_SURROGATE = Surrogate("fast_sigmoid", 0.1)
@@ -66,8 +66,9 @@ def run_torch(net, n_steps: int) -> None:
     deliveries = [(_synapse_delivery(p, device), receptor_of[(p.post, p.target)]) for p in net.projections]
     events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups if isinstance(g, SpikeGeneratorInput)}
     rules = [TorchRule(net, p, primitives) for p in net.projections if p.plasticity is not None]
-    stp_functions = {p.name: bind(type(p.stp).on_spike, primitives) for p in net.projections if p.stp is not None}
-    intrinsic_updates = {p.name: bind(type(p.intrinsic).update, primitives) for p in net.populations
+    stp_functions = {p.name: type(p.stp).description().build(primitives) for p in net.projections
+                     if p.stp is not None}
+    intrinsic_updates = {p.name: type(p.intrinsic).description().build(primitives) for p in net.populations
                          if p.intrinsic is not None}
     start = net.step
     for step in range(start, start + n_steps):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from synaptica.engine.primitives import bind
-from synaptica.plasticity.base import apply_weight_change
+from synaptica.plasticity.base import weight_change_description
 
 
 def update_modulators(net, step: int) -> None:
@@ -30,9 +29,8 @@ class TorchRule:
     def __init__(self, net, proj, primitives: dict) -> None:
         self.net, self.proj, self.rule = net, proj, proj.plasticity
         cls = type(self.rule)
-        helpers = {h.__name__: bind(h, primitives) for h in cls.helpers}
-        self.functions = {e: bind(f, {**primitives, **helpers}) for e, f in cls.event_functions().items()}
-        self.apply = bind(apply_weight_change, primitives)
+        self.functions = {e: cls.description(e).build(primitives) for e in cls.event_functions()}
+        self.apply = weight_change_description().build(primitives)
         pre, post = proj.synapse_index()
         self.pre = torch.as_tensor(pre, device=net.device)
         self.post = torch.as_tensor(post, device=net.device)

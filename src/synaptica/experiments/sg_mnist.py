@@ -39,7 +39,7 @@ SCHEMA = {
 
 
 def _check(p: dict) -> str | None:
-    from synaptica.training.surrogate import SURROGATE_IDS
+    from synaptica.primitives.surrogate import SURROGATE_IDS
     from synaptica.training.trainer import MODES
 
     if p["surrogate"] not in SURROGATE_IDS:

@@ -13,7 +13,7 @@ the upswing finite within one step. Defaults are the paper's cortical pyramidal 
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp, minimum
+from synaptica.primitives import exp, minimum
 from synaptica.neurons.reset import fire_and_reset
 from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 

@@ -12,7 +12,7 @@ Units: ms, mV, pA, GOhm; ``theta`` and ``theta_jump`` in mV.
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp
+from synaptica.primitives import exp
 from synaptica.neurons.lif import LIF, lif_fire, lif_membrane
 from synaptica.neurons.base import Parameter
 

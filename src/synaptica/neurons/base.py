@@ -1,7 +1,7 @@
 """Base class of neuron models: parameters with units and valid ranges, described once.
 
 A model is three plain functions (module level, arithmetic plus the primitives of
-:mod:`synaptica.engine.primitives` only, no other globals), so that every engine path
+:mod:`synaptica.primitives` only, no other globals), so that every engine path
 executes the same description:
 
 ``coefficients(dt, **parameters) -> dict``
@@ -23,7 +23,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from synaptica.engine.primitives import bind
+from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.primitives import bind
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,19 @@ class NeuronModel:
         return out
 
     @classmethod
+    def description(cls) -> CheckedFunction:
+        """The checked update (see :mod:`synaptica.engine.description`): one value per
+        state variable plus the spike; every engine path is generated from it."""
+        return check_function(cls.update_function, cls.__name__, cls.helpers, returns=len(cls.state) + 1)
+
+    @classmethod
     def bound_update(cls, primitives: Mapping[str, Callable]) -> Callable:
-        """The update function with primitives (and helpers) rebound for one engine path."""
-        helpers = {h.__name__: bind(h, primitives) for h in cls.helpers}
-        return bind(cls.update_function, {**primitives, **helpers})
+        """The checked update built for one engine path's primitives."""
+        return cls.description().build(primitives)
 
     @classmethod
     def update_arguments(cls) -> list[str]:
-        return list(inspect.signature(cls.update_function).parameters)
+        return list(cls.description().arguments)
 
     @classmethod
     def step(cls, state: Mapping[str, Any], i_ext: Any, coefficients: Mapping[str, Any], update=None):

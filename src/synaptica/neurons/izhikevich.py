@@ -11,7 +11,7 @@ for accurate spike shapes). Standard parameter sets: :data:`IZHIKEVICH_PRESETS`.
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp
+from synaptica.primitives import exp
 from synaptica.neurons.reset import fire_and_reset
 from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synaptica.engine.primitives import exp, maximum, spike, detach, where
+from synaptica.primitives import exp, maximum, spike, detach, where
 from synaptica.neurons.base import EXPONENTIAL_SYNAPSE_PARAMETERS, NeuronModel, Parameter
 
 

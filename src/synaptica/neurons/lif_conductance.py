@@ -13,7 +13,7 @@ adds its weight (nS) to ``g_exc`` or ``g_inh``.
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp, maximum, where
+from synaptica.primitives import exp, maximum, where
 from synaptica.neurons.base import Parameter
 from synaptica.neurons.lif import LIF, lif_fire
 

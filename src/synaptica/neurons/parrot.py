@@ -7,7 +7,7 @@ spike trains. Feed it with weight 1 (any value > 0.5).
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import spike
+from synaptica.primitives import spike
 from synaptica.neurons.base import NeuronModel
 
 

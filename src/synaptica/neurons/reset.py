@@ -5,7 +5,7 @@ engine path (listed in the models' ``helpers``).
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import detach, spike, where
+from synaptica.primitives import detach, spike, where
 
 
 def fire_and_reset(v, v_peak, v_reset):

@@ -1,7 +1,7 @@
 """Synaptic plasticity rules, each described once for every engine path.
 
 Like a neuron model, a rule is a few plain functions (arithmetic and the primitives of
-:mod:`synaptica.engine.primitives` only) that the compiled CPU loop copies in and the
+:mod:`synaptica.primitives` only) that the compiled CPU loop copies in and the
 torch path rebinds to tensor operations. The engine calls them at events, at step 5 of
 the network's step order (after this step's spikes are known and propagated):
 
@@ -46,14 +46,14 @@ the projection (pA for current receptors, nS for conductances); for a projection
 """
 from __future__ import annotations
 
-import inspect
 import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from synaptica.engine.primitives import maximum, minimum, where
+from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.primitives import maximum, minimum, where
 from synaptica.neurons.base import Parameter, _validated
 
 
@@ -72,6 +72,11 @@ def apply_weight_change(w, potentiation, depression, scale, w_min, w_max, soft, 
     up = potentiation * where(soft > 0.5, (w_max - w) / span, 1.0)
     down = depression * where(soft > 0.5, (w - w_min) / span, 1.0) * where(multiplicative > 0.5, w, 1.0)
     return minimum(maximum(w + scale * (up - down), w_min), w_max)
+
+
+def weight_change_description() -> CheckedFunction:
+    """:func:`apply_weight_change`, checked, as every engine path runs it."""
+    return check_function(apply_weight_change, "PlasticityRule", returns=1)
 
 
 def split_change(change):
@@ -195,8 +200,13 @@ class PlasticityRule:
         return {k: getattr(cls, k) for k in ("on_pre", "on_post", "on_step") if getattr(cls, k) is not None}
 
     @classmethod
+    def description(cls, event: str) -> CheckedFunction:
+        """The checked event function (returns potentiation, depression, synapse state)."""
+        return check_function(getattr(cls, event), cls.__name__, cls.helpers, returns=2 + len(cls.synapse_state))
+
+    @classmethod
     def arguments(cls, event: str) -> list[str]:
-        return list(inspect.signature(getattr(cls, event)).parameters)
+        return list(cls.description(event).arguments)
 
     def validate_for(self, projection, network) -> None:
         """Fail early if this rule cannot run on ``projection`` of ``network``."""

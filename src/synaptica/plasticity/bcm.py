@@ -26,7 +26,7 @@ per Hz^3, time constants in ms. theta must follow y faster than the weights chan
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp
+from synaptica.primitives import exp
 from synaptica.neurons.base import Parameter
 from synaptica.plasticity.base import PlasticityRule, Trace
 

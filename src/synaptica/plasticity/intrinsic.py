@@ -15,10 +15,10 @@ Like synaptic rules it is one function that both engine paths run.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-from synaptica.engine.primitives import maximum
+from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.primitives import maximum
 from synaptica.neurons.base import Parameter
 from synaptica.plasticity.base import validated_parameters
 
@@ -41,10 +41,15 @@ class IntrinsicPlasticity:
         self.variable = variable
         self.values = validated_parameters("IntrinsicPlasticity", self.parameters, values)
 
+    @classmethod
+    def description(cls) -> CheckedFunction:
+        """The checked update: (variable, spike, coefficients...) -> new variable."""
+        return check_function(cls.update, cls.__name__, returns=1)
+
     def coefficients(self, dt: float) -> dict[str, float]:
         """The numbers ``update`` takes after (theta, spike), in its argument order."""
         pool = {**{k: float(v) for k, v in self.values.items()}, "dt": float(dt)}
-        return {name: pool[name] for name in list(inspect.signature(self.update).parameters)[2:]}
+        return {name: pool[name] for name in self.description().arguments[2:]}
 
     def validate_for(self, population) -> None:
         if self.variable not in population.model.state:

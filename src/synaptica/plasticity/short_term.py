@@ -23,7 +23,8 @@ Units: ``U`` dimensionless in (0, 1], time constants in ms.
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp
+from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.primitives import exp
 from synaptica.neurons.base import Parameter
 from synaptica.plasticity.base import validated_parameters
 
@@ -59,6 +60,11 @@ class TsodyksMarkram:
         if values["U"] > 1.0:
             raise ValueError(f"TsodyksMarkram: parameter 'U' must be in (0, 1], got {U!r}")
         self.U, self.tau_d, self.tau_f = values["U"], values["tau_d"], values["tau_f"]
+
+    @classmethod
+    def description(cls) -> CheckedFunction:
+        """The checked spike function: (u, x, elapsed, U, tau_d, tau_f) -> (u, x, efficacy)."""
+        return check_function(cls.on_spike, cls.__name__, returns=3)
 
     def constants(self) -> tuple[float, float, float]:
         """(U, tau_d, tau_f) as the engine passes them to :attr:`on_spike`."""

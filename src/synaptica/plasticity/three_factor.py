@@ -51,7 +51,7 @@ called "modulator"); :meth:`Network.connect` fails if the network has no such mo
 """
 from __future__ import annotations
 
-from synaptica.engine.primitives import exp
+from synaptica.primitives import exp
 from synaptica.neurons.base import Parameter
 from synaptica.plasticity.base import PlasticityRule, Trace, split_change
 

@@ -21,7 +21,7 @@ from synaptica.training.parametrise import Bounded, Positive, Unconstrained, het
 from synaptica.training.modes import LoRALinear, NeuronModulation, count_trainable
 from synaptica.training.online import online_backward
 from synaptica.training.stochastic import EscapeNoiseLIFLayer, EscapeNoiseNeurons, escape_probability
-from synaptica.training.surrogate import SURROGATE_IDS, Surrogate, surrogate_derivative
+from synaptica.primitives.surrogate import SURROGATE_IDS, Surrogate, surrogate_derivative
 from synaptica.training.trainer import LOSSES, Trainer, poisson_encode
 
 __all__ = [

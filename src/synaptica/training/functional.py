@@ -21,7 +21,7 @@ import numba
 import torch
 
 from synaptica.training import kernels
-from synaptica.training.surrogate import Surrogate, as_surrogate
+from synaptica.primitives.surrogate import Surrogate, as_surrogate
 
 RESETS = ("subtract", "zero")
 

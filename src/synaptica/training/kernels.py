@@ -6,7 +6,7 @@ are binary and mostly zero. These kernels handle both:
 
 * :func:`lif_forward` / :func:`lif_backward` run the whole LIF recurrence over T steps in
   one pass each, parallel over the batch (the surrogate formulas are those of
-  :mod:`synaptica.training.surrogate`, selected by kernel id);
+  :mod:`synaptica.primitives.surrogate`, selected by kernel id);
 * :func:`binary_rows` lists the active inputs of each row of a 0/1 matrix (CSR), and
   :func:`gather_rows` / :func:`scatter_rows` compute ``X @ W`` and ``X^T @ G`` from that
   list: one vector add per spike instead of one multiply-add per input.

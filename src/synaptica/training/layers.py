@@ -14,7 +14,7 @@ import torch
 
 from synaptica.training.functional import RESETS, lif_sequence, lif_step, spike_linear
 from synaptica.training.parametrise import Bounded, Positive, heterogeneous
-from synaptica.training.surrogate import Surrogate, as_surrogate
+from synaptica.primitives.surrogate import Surrogate, as_surrogate
 
 
 def check_sequence(x: torch.Tensor, n_features: int, where: str) -> None:

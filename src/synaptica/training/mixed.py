@@ -45,7 +45,7 @@ import torch
 
 from synaptica.engine.network import Network
 from synaptica.engine.population import Group, PoissonInput
-from synaptica.engine.primitives import torch_primitives
+from synaptica.primitives import torch_primitives
 from synaptica.engine.torch_path import DEFAULT_SURROGATE
 from synaptica.engine.torch_plasticity import TorchRule, start_trial
 from synaptica.synapses.projection import Projection

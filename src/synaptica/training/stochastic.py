@@ -25,7 +25,7 @@ Gradient: the spike is sampled, but backpropagation uses the derivative of its *
 ``ds/dh := dp/dh`` (the straight-through estimator for stochastic binary units of Bengio,
 Leonard & Courville 2013, in the form ``s = p + stop_grad(sample - p)``). The escape function
 is therefore its own surrogate: its width ``delta_u``, being learned, also sets the width of the
-pseudo-derivative. No :class:`~synaptica.training.surrogate.Surrogate` is needed.
+pseudo-derivative. No :class:`~synaptica.primitives.surrogate.Surrogate` is needed.
 
 On CPU the recurrence runs as one fused numba pass forward and one backward
 (:func:`escape_noise_sequence`, serial, time-major); :func:`escape_noise_sequence_reference`
