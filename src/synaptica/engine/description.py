@@ -194,8 +194,11 @@ def _checked(fn: types.FunctionType, owner: str, helper_functions: Mapping[str, 
             and isinstance(tree.body[0].value.value, str):
         tree.body = tree.body[1:] or [ast.Pass()]
     for node in ast.walk(ast.Module(body=tree.body, type_ignores=[])):
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
+            fail(node, f"calls '{ast.unparse(node.func)}'; only primitives and declared helpers may be called")
         if type(node) in _REFUSED:
-            fail(node, f"contains {_REFUSED[type(node)]}, which not every engine path can run")
+            shown = f" '{ast.unparse(node)}'" if isinstance(node, (ast.Attribute, ast.Subscript)) else ""
+            fail(node, f"contains {_REFUSED[type(node)]}{shown}, which not every engine path can run")
         if not isinstance(node, _ALLOWED_NODES):
             fail(node, f"contains '{type(node).__name__}', which is not allowed in a description")
         if isinstance(node, ast.Compare) and len(node.ops) > 1:

@@ -96,7 +96,17 @@ class Network:
         return group
 
     def add_population(self, n: int, model: NeuronModel, name: str | None = None) -> Population:
-        """Add ``n`` neurons of ``model`` (parameters scalars or arrays of shape (n,))."""
+        """Add ``n`` neurons of ``model`` (parameters scalars or arrays of shape (n,)).
+
+        The model's update is checked here (see :mod:`synaptica.engine.description`), so
+        a description no engine path can run fails before anything is simulated.
+        """
+        description = type(model).description()
+        known = {*type(model).state, "i_ext", *model.coefficients(self.dt)}
+        unknown = [a for a in description.arguments if a not in known]
+        if unknown:
+            raise ValueError(f"{type(model).__name__}.{description.name}: argument(s) {unknown} are neither "
+                             f"state variables, 'i_ext' nor coefficients ({sorted(known)})")
         return self._add_group(Population(n, model, name or f"population{len(self.groups)}"))
 
     def add_poisson(self, n: int, rate_hz: Any, name: str | None = None) -> PoissonInput:
@@ -313,18 +323,44 @@ class Network:
             self.compile()
         else:
             self._prepare()
+        self._check_finite_weights()
         while self.step < end:
-            chunk_end = min(end, self.step + chunk_steps)
+            chunk_start, chunk_end = self.step, min(end, self.step + chunk_steps)
             if backend == "cpu":
                 self._run_chunk(chunk_end)
             else:
                 from synaptica.engine.torch_path import run_torch
                 run_torch(self, chunk_end - self.step)
+            self._check_finite_state(chunk_start)
             if checkpoint is not None and (self.step - last_saved >= every or self.step == end):
                 self.save_checkpoint(checkpoint, tag=tag)
                 last_saved = self.step
             if progress is not None:
                 progress(self.step - start, end - start)
+
+    def _check_finite_weights(self) -> None:
+        """Refuse to run with a NaN or infinite weight (on every path, before any step)."""
+        for proj in self.projections:
+            finite = torch.isfinite(proj.weights.detach())
+            if not bool(finite.all()):
+                where_ = tuple(int(i) for i in torch.nonzero(~finite)[0])
+                raise FloatingPointError(f"projection '{proj.name}': weights contain NaN or infinity "
+                                         f"(first at index {where_})")
+
+    def _check_finite_state(self, chunk_start: int) -> None:
+        """One NaN/Inf policy on every path: after each chunk, name the population, the
+        variable, the neuron and the steps within which the value stopped being finite
+        (one reduction per variable and chunk, no host synchronisation per step)."""
+        for pop in self.populations:
+            for var, value in pop.state.items():
+                finite = torch.isfinite(value.detach())
+                if not bool(finite.all()):
+                    b, k = (int(i) for i in torch.nonzero(~finite)[0])
+                    raise FloatingPointError(
+                        f"population '{pop.name}': state '{var}' is not finite (neuron {k}, batch entry {b}); "
+                        f"it became so between step {chunk_start} and step {self.step - 1} "
+                        f"(t = {chunk_start * self.dt:g} to {self.step * self.dt:g} ms). Check weights, "
+                        f"injected currents and parameters; a smaller chunk_steps narrows the step range")
 
     def compile(self) -> None:
         """Generate and compile the CPU loop for the current structure (done by ``run``
@@ -400,7 +436,7 @@ class Network:
         for c, current in enumerate(self.currents):
             v[f"ci{c}_values"], v[f"ci{c}_start"] = current.values, current.start_step
         for r, buf in enumerate(self.buffers):
-            v[f"rb{r}"] = buf.numpy()
+            v[f"rb{r}"] = buf.detach().numpy()
         v["trial_steps"], v["first_trial"] = self.trial_steps, self.trial
         # the last trial this chunk reaches (a chunk ending on a boundary does not start the next)
         last_trial = (self.step + max(chunk, 1) - 1) // self.trial_steps if self.trial_steps else 0
@@ -462,7 +498,7 @@ class Network:
             for key, tensor in group.arrays().items():
                 out[f"group.{group.name}.{key}"] = tensor.detach().cpu().numpy()
         for r, buf in enumerate(self.buffers):
-            out[f"buffer.{r}"] = buf.cpu().numpy()
+            out[f"buffer.{r}"] = buf.detach().cpu().numpy()
         for p, proj in enumerate(self.projections):
             out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
         for p, proj in enumerate(self.projections):

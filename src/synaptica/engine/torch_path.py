@@ -105,7 +105,6 @@ def run_torch(net, n_steps: int) -> None:
                 new_state[var] = intrinsic_updates[pop.name](new_state[var], pop.spikes,
                                                              *pop.intrinsic.coefficients(net.dt).values())
             pop.state = new_state
-            _check_finite(pop, step, net.dt)
         for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
             spikes = proj.pre.spikes
             if proj.plasticity is not None:
@@ -122,18 +121,9 @@ def run_torch(net, n_steps: int) -> None:
             rule.step(step)
         _record(net, step, trial)                                 # 6. monitors
         net.step = step + 1
-    for buf, ring in zip(net.buffers, rings):
-        with torch.no_grad():
-            buf.copy_(torch.stack(ring))
-
-
-def _check_finite(pop, step: int, dt: float) -> None:
-    """Stop with the population, variable and step named when a state turns NaN/inf
-    (one reduction per population and step, cheap beside the step itself)."""
-    for var, value in pop.state.items():
-        if torch.is_floating_point(value) and not bool(torch.isfinite(value).all()):
-            raise FloatingPointError(f"population '{pop.name}': state '{var}' is not finite at step {step} "
-                                     f"(t = {step * dt:g} ms)")
+    # input still in flight stays in the graph: the next chunk continues from these
+    # tensors, so gradients cross chunk boundaries (a copy under no_grad would cut them)
+    net.buffers = [torch.stack(ring) for ring in rings]
 
 
 def _record(net, step: int, trial: int) -> None:

@@ -105,10 +105,12 @@ class Projection:
         return self.sign == "inhibitory" and not self.conductance
 
     def kernel_weights(self) -> np.ndarray:
-        """Per-synapse weights as the compiled loop uses them (float64 copy): magnitudes
-        for inhibitory current synapses (see :attr:`negated_in_kernel`), else signed."""
+        """Per-synapse weights as the compiled loop uses them: magnitudes for inhibitory
+        current synapses (see :attr:`negated_in_kernel`), else signed. They keep the
+        network's dtype (a view where possible, never a widened copy), so plastic weights
+        have one precision whether a run is cut into chunks or not."""
         w = self.synapse_weights().detach().cpu().numpy()
-        return np.ascontiguousarray(np.abs(w) if self.negated_in_kernel else w, dtype=np.float64)
+        return np.ascontiguousarray(np.abs(w) if self.negated_in_kernel else w)
 
     def store_kernel_weights(self, w: np.ndarray) -> None:
         """Write weights changed by plasticity on the compiled path back into ``weights``."""

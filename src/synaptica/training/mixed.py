@@ -172,9 +172,8 @@ class MixedTrainer:
         start, see :meth:`Network.set_trials`)."""
         net = self.net
         start_trial(net, [], self._normalizing, net.step)
+        net.buffers = [torch.zeros_like(buf.detach()) for buf in net.buffers]
         with torch.no_grad():
-            for buf in net.buffers:
-                buf.zero_()
             for mod in net.modulators.values():
                 mod.value.zero_()
         for pop in net.populations:
