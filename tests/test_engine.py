@@ -208,7 +208,7 @@ def test_batch_entries_independent():
 
 # -- spike monitor memory ---------------------------------------------------------------------------
 def monitor_bytes(mon) -> int:
-    return mon.steps.nbytes + mon.ids.nbytes + mon.batch.nbytes
+    return mon.buffer_bytes
 
 
 def test_spike_monitor_memory_grows_with_spikes_not_steps():

@@ -265,3 +265,69 @@ def test_split_runs_identical_with_plasticity(backend, dtype):
         assert a.dtype == dtype
         assert torch.equal(a, b)
     assert whole[3] == split[3]
+
+
+# -- 9: small things a user trips on --------------------------------------------------------------
+def test_spike_monitor_arrays_hold_only_recorded_spikes():
+    net = Network(dt=0.1)
+    source = net.add_spike_generator(3, [1.0, 2.0, 2.0], [0, 1, 2])
+    mon = net.monitor_spikes(source)
+    net.run(5.0)
+    assert mon.count == 3
+    assert mon.steps.tolist() == [10, 20, 20] and sorted(mon.ids.tolist()) == [0, 1, 2]
+    assert mon.batch.tolist() == [0, 0, 0] and mon.capacity >= 3
+
+
+def test_connecting_slices_of_populations_like_brian_subgroups():
+    net = Network(dt=0.1, seed=2)
+    cells = net.add_population(100, LIF())
+    exc, inh = cells[:80], cells[80:]
+    assert (exc.n, inh.n, exc.name) == (80, 20, f"{cells.name}[:80]")
+    proj_e = net.connect(exc, cells, p=0.5, weight=2.0, allow_self=False)
+    proj_i = net.connect(inh, cells, p=0.5, weight=-3.0, sign="inhibitory")
+    pre_e, post_e = proj_e.synapse_index()
+    pre_i, _ = proj_i.synapse_index()
+    assert pre_e.max() < 80 and pre_i.min() >= 80 and not np.any(pre_e == post_e)
+    assert 0.4 < pre_e.size / (80 * 99) < 0.6
+    dense = net.connect(cells[10:12], cells[:3], weight=np.arange(6.0).reshape(2, 3))
+    pre_d, post_d = dense.synapse_index()
+    assert list(zip(pre_d, post_d)) == [(10, 0), (10, 1), (10, 2), (11, 0), (11, 1), (11, 2)]
+    assert dense.weights.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(IndexError):
+        cells[200]
+    with pytest.raises(ValueError, match="does not match the views"):
+        net.connect(cells[:2], cells[:3], weight=np.ones((3, 2)))
+
+
+def test_set_state_validates():
+    net = Network(dt=0.1, batch_size=2)
+    pop = net.add_population(4, LIF())
+    pop.set_state(v=np.array([-60.0, -55.0, -50.0, -70.0]), i_exc=5.0)
+    assert pop.state["v"][1].tolist() == [-60.0, -55.0, -50.0, -70.0]
+    assert float(pop.state["i_exc"].min()) == 5.0
+    with pytest.raises(ValueError, match="no state variable 'voltage'"):
+        pop.set_state(voltage=0.0)
+    with pytest.raises(ValueError, match="needs a scalar, \\(4,\\)"):
+        pop.set_state(v=np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        pop.set_state(v=np.nan)
+    with pytest.raises(ValueError, match="refractory.*>= 0"):
+        pop.set_state(refractory=-1.0)
+    from synaptica.neurons import LIFConductance
+
+    conductance = net.add_population(2, LIFConductance())
+    with pytest.raises(ValueError, match=r"must be >= 0 \(nS\)"):
+        conductance.set_state(**{conductance.model.receptors[0]: -1.0})
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_state_monitor_records_t0(backend):
+    net = Network(dt=0.5)
+    pop = net.add_population(2, LIF())
+    pop.set_state(v=-58.0)
+    mon = net.monitor_state(pop, "v", initial=True)
+    net.run(2.0, backend=backend)
+    net.run(1.0, backend=backend)
+    assert mon.times_ms.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert mon.values[0, 0].tolist() == [-58.0, -58.0]
+    assert mon.values[1, 0, 0] < -58.0   # relaxing towards v_rest = -65 mV

@@ -16,45 +16,68 @@ import numpy as np
 
 
 class SpikeMonitor:
+    """Spikes as events: ``steps``, ``ids`` and ``batch`` hold one entry per spike.
+
+    The compiled loop writes into preallocated buffers that grow geometrically
+    (:meth:`reserve`); the public arrays are views of their filled part only.
+    """
+
     def __init__(self, group, name: str) -> None:
         self.group, self.name = group, name
-        self.steps = np.zeros(0, dtype=np.int64)
-        self.ids = np.zeros(0, dtype=np.int32)
-        self.batch = np.zeros(0, dtype=np.int32)
+        self.buffers = {"steps": np.zeros(0, dtype=np.int64), "ids": np.zeros(0, dtype=np.int32),
+                        "batch": np.zeros(0, dtype=np.int32)}
         self.count = 0
         self.dt = None
 
     def reserve(self, capacity: int) -> None:
         """Grow the event buffers (geometrically) to hold at least ``capacity`` events."""
-        if capacity <= self.steps.size:
+        if capacity <= self.capacity:
             return
-        size = max(capacity, 2 * self.steps.size, 1 << 14)
-        for attr in ("steps", "ids", "batch"):
-            old = getattr(self, attr)
+        size = max(capacity, 2 * self.capacity, 1 << 14)
+        for key, old in self.buffers.items():
             new = np.zeros(size, dtype=old.dtype)
             new[: self.count] = old[: self.count]
-            setattr(self, attr, new)
+            self.buffers[key] = new
+
+    @property
+    def capacity(self) -> int:
+        return self.buffers["steps"].size
+
+    @property
+    def buffer_bytes(self) -> int:
+        return sum(b.nbytes for b in self.buffers.values())
 
     def record(self, steps: np.ndarray, ids: np.ndarray, batch: np.ndarray) -> None:
         self.reserve(self.count + steps.size)
         end = self.count + steps.size
-        self.steps[self.count:end], self.ids[self.count:end], self.batch[self.count:end] = steps, ids, batch
+        for key, values in (("steps", steps), ("ids", ids), ("batch", batch)):
+            self.buffers[key][self.count:end] = values
         self.count = end
 
     @property
+    def steps(self) -> np.ndarray:
+        """(spikes,) step of each spike."""
+        return self.buffers["steps"][: self.count]
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(spikes,) neuron index of each spike."""
+        return self.buffers["ids"][: self.count]
+
+    @property
+    def batch(self) -> np.ndarray:
+        """(spikes,) batch entry of each spike."""
+        return self.buffers["batch"][: self.count]
+
+    @property
     def times_ms(self) -> np.ndarray:
-        return self.steps[: self.count] * self.dt
+        return self.steps * self.dt
 
-    @property
-    def neuron_ids(self) -> np.ndarray:
-        return self.ids[: self.count]
-
-    @property
-    def batch_ids(self) -> np.ndarray:
-        return self.batch[: self.count]
+    neuron_ids = ids
+    batch_ids = batch
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"steps": self.steps[: self.count], "ids": self.ids[: self.count], "batch": self.batch[: self.count]}
+        return {"steps": self.steps, "ids": self.ids, "batch": self.batch}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.count = 0
@@ -62,7 +85,11 @@ class SpikeMonitor:
 
 
 class StateMonitor:
-    def __init__(self, population, variable: str, every: int, neurons, name: str) -> None:
+    """Samples of one state variable of chosen neurons, taken after every ``every``-th
+    step; with ``initial=True`` also the state before the first step of the first run
+    (t = the network's time then, usually 0)."""
+
+    def __init__(self, population, variable: str, every: int, neurons, name: str, initial: bool = False) -> None:
         if variable not in population.model.state:
             raise ValueError(f"StateMonitor: '{population.name}' has no state variable '{variable}'; "
                              f"variables: {list(population.model.state)}")
@@ -75,6 +102,14 @@ class StateMonitor:
         self.chunks: list[np.ndarray] = []
         self.step_chunks: list[np.ndarray] = []
         self.dt = None
+        self.initial_pending = bool(initial)
+
+    def record_initial(self, step: int) -> None:
+        """Record the state as it is before ``step`` runs (stamped (step - 1) + 1 = step)."""
+        if self.initial_pending:
+            values = self.group.state[self.variable].detach().cpu().numpy()[:, self.neurons]
+            self.record(np.array([step - 1]), values[None].astype(np.float64))
+            self.initial_pending = False
 
     def record(self, steps: np.ndarray, values: np.ndarray) -> None:
         self.step_chunks.append(steps)
@@ -101,6 +136,7 @@ class StateMonitor:
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.step_chunks, self.chunks = [arrays["steps"]], [arrays["values"]]
+        self.initial_pending = self.initial_pending and arrays["steps"].size == 0
 
 
 class RateMonitor:

@@ -32,7 +32,8 @@ import torch
 from synaptica.engine.errors import CheckpointError
 from synaptica.engine.modulators import Modulator
 from synaptica.engine.monitors import CountMonitor, RateMonitor, SpikeMonitor, StateMonitor
-from synaptica.engine.population import CurrentInput, Group, PoissonInput, Population, SpikeGeneratorInput
+from synaptica.engine.population import (CurrentInput, Group, GroupView, PoissonInput, Population,
+                                         SpikeGeneratorInput)
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
 from synaptica.synapses.projection import Projection
@@ -147,6 +148,12 @@ class Network:
         weights; ``stp``: short-term plasticity (:class:`~synaptica.plasticity.TsodyksMarkram`).
         """
         name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
+        if isinstance(pre, GroupView) or isinstance(post, GroupView):
+            return self._connect_views(pre, post, name=name, p=p, weight=weight, pre_index=pre_index,
+                                       post_index=post_index, one_to_one=one_to_one, kernel=kernel,
+                                       in_shape=in_shape, stride=stride, padding=padding, delay=delay,
+                                       target=target, sign=sign, allow_self=allow_self, plasticity=plasticity,
+                                       stp=stp)
         if not isinstance(post, Population):
             raise TypeError(f"Projection '{name}': target group must be a Population")
         if pre not in self.groups or post not in self.groups:
@@ -189,6 +196,54 @@ class Network:
         self.projections.append(proj)
         self._compiled = None
         return proj
+
+    def _connect_views(self, pre, post, *, name: str, p, weight, pre_index, post_index, one_to_one, kernel,
+                       in_shape, stride, padding, allow_self: bool, **options) -> Projection:
+        """Wire the neurons of views (``pop[a:b]``) as explicit synapses between the whole
+        groups: indices and the dense weight matrix are given relative to the views."""
+        pre_map = pre.indices if isinstance(pre, GroupView) else np.arange(pre.n)
+        post_map = post.indices if isinstance(post, GroupView) else np.arange(post.n)
+        pre_group = pre.group if isinstance(pre, GroupView) else pre
+        post_group = post.group if isinstance(post, GroupView) else post
+        if (pre_index is None) != (post_index is None):
+            raise ValueError(f"Projection '{name}': give pre_index and post_index together")
+        if sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one) > 1:
+            raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
+        weight = 1.0 if weight is None else weight
+        if kernel is not None:
+            kernel = np.asarray(kernel, dtype=float)
+            if in_shape is None or int(np.prod(in_shape)) != pre.n:
+                raise ValueError(f"Projection '{name}': in_shape {in_shape} does not match {pre.n} neurons")
+            i, j, k, _ = connectivity.convolution(tuple(in_shape), kernel.shape, stride, padding)
+            weight = kernel.reshape(-1)[k]
+        elif p is not None:
+            i, j = connectivity.random_pairs(pre.n, post.n, p, self.rng)
+        elif pre_index is not None:
+            i, j = np.asarray(pre_index, dtype=np.int64), np.asarray(post_index, dtype=np.int64)
+            if i.size and (i.min() < 0 or i.max() >= pre.n or j.min() < 0 or j.max() >= post.n):
+                raise ValueError(f"Projection '{name}': synapse indices out of range of the views "
+                                 f"(pre < {pre.n}, post < {post.n})")
+        elif one_to_one:
+            if pre.n != post.n:
+                raise ValueError(f"Projection '{name}': one_to_one needs equal sizes ({pre.n} vs {post.n})")
+            i, j = connectivity.one_to_one(pre.n)
+        else:
+            i, j = connectivity.all_to_all(pre.n, post.n)
+            w = np.asarray(weight, dtype=float)
+            if w.ndim == 2:
+                if w.shape != (pre.n, post.n):
+                    raise ValueError(f"Projection '{name}': weight matrix {w.shape} does not match the views "
+                                     f"({pre.n}, {post.n})")
+                weight = w[i, j]
+        i, j = pre_map[i], post_map[j]
+        if not allow_self and pre_group is post_group:
+            keep = i != j
+            i, j = i[keep], j[keep]
+            if np.ndim(weight):
+                weight = np.asarray(weight)[keep]
+            if np.ndim(options.get("delay")):
+                options["delay"] = np.asarray(options["delay"])[keep]
+        return self.connect(pre_group, post_group, pre_index=i, post_index=j, weight=weight, name=name, **options)
 
     def _delay_steps(self, delay: Any, name: str) -> Any:
         if delay is None:
@@ -258,8 +313,10 @@ class Network:
         return mon
 
     def monitor_state(self, population: Population, variable: str, every: int = 1,
-                      neurons: Any = None, name: str | None = None) -> StateMonitor:
-        mon = StateMonitor(population, variable, every, neurons, name or f"{variable}:{population.name}")
+                      neurons: Any = None, name: str | None = None, initial: bool = False) -> StateMonitor:
+        """Sample ``variable`` of ``neurons`` (default all) after every ``every``-th step;
+        ``initial=True`` adds a sample of the state before the first step (t = 0)."""
+        mon = StateMonitor(population, variable, every, neurons, name or f"{variable}:{population.name}", initial)
         mon.dt = self.dt
         self.state_monitors.append(mon)
         self._compiled = None
@@ -324,6 +381,8 @@ class Network:
         else:
             self._prepare()
         self._check_finite_weights()
+        for mon in self.state_monitors:
+            mon.record_initial(self.step)
         while self.step < end:
             chunk_start, chunk_end = self.step, min(end, self.step + chunk_steps)
             if backend == "cpu":
@@ -404,7 +463,8 @@ class Network:
 
     def _spike_monitor_values(self, m: int) -> dict[str, np.ndarray]:
         mon = self.spike_monitors[m]
-        return {f"sm{m}_steps": mon.steps, f"sm{m}_ids": mon.ids, f"sm{m}_batch": mon.batch,
+        return {f"sm{m}_steps": mon.buffers["steps"], f"sm{m}_ids": mon.buffers["ids"],
+                f"sm{m}_batch": mon.buffers["batch"],
                 f"sm{m}_count": np.array([mon.count], dtype=np.int64)}
 
     def _kernel_values(self, chunk: int) -> dict[str, Any]:

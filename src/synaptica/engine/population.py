@@ -32,6 +32,50 @@ class Group:
         """Tensors that make up the run state (saved in checkpoints)."""
         return {"spikes": self.spikes}
 
+    def __getitem__(self, index: Any) -> "GroupView":
+        """A subset of the neurons (``group[:3200]``, an index array or a boolean mask),
+        accepted by :meth:`Network.connect` on either side, like Brian2's subgroups."""
+        return GroupView(self, index)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class GroupView:
+    """Neurons ``indices`` of ``group``: connect to or from a part of a population."""
+
+    def __init__(self, group: Group, index: Any) -> None:
+        if isinstance(group, GroupView):
+            group, index = group.group, group.indices[index]
+        full = np.arange(group.n)
+        try:
+            indices = np.atleast_1d(full[index])
+        except IndexError as error:
+            raise IndexError(f"'{group.name}'[{index!r}]: {error}") from None
+        if indices.size == 0:
+            raise ValueError(f"'{group.name}'[{index!r}] selects no neurons")
+        if np.unique(indices).size != indices.size:
+            raise ValueError(f"'{group.name}'[{index!r}] selects a neuron twice")
+        self.group, self.indices = group, indices.astype(np.int64)
+        self.n = int(indices.size)
+        self.name = f"{group.name}[{_describe(index)}]"
+
+    def __getitem__(self, index: Any) -> "GroupView":
+        return GroupView(self, index)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"GroupView({self.name}, n={self.n})"
+
+
+def _describe(index: Any) -> str:
+    if isinstance(index, slice):
+        return ":".join("" if v is None else str(v) for v in (index.start, index.stop)) + (
+            f":{index.step}" if index.step is not None else "")
+    return "..." if np.ndim(index) else str(index)
+
 
 class Population(Group):
     """``n`` neurons of one model. ``state[name]`` is a (batch, n) tensor per variable.
@@ -71,6 +115,34 @@ class Population(Group):
 
     def arrays(self) -> dict[str, torch.Tensor]:
         return {**super().arrays(), "i_ext": self.i_ext, **{f"state.{k}": v for k, v in self.state.items()}}
+
+    def set_state(self, **values: Any) -> None:
+        """Set state variables, e.g. ``pop.set_state(v=rng.uniform(-60, -50, pop.n))``.
+
+        Each value is a scalar, one per neuron ``(n,)`` or one per batch entry and neuron
+        ``(batch, n)``, in the variable's unit (see the model). Refused with a message:
+        unknown names, wrong shapes, NaN or infinity, and values the model forbids
+        (:meth:`NeuronModel.check_state`, e.g. negative conductances).
+        """
+        model = type(self.model).__name__
+        for var, value in values.items():
+            if var not in self.state:
+                raise ValueError(f"Population '{self.name}': {model} has no state variable '{var}'; "
+                                 f"variables: {list(self.state)}")
+            current = self.state[var]
+            array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+            if array.shape not in ((), (self.n,), tuple(current.shape)):
+                raise ValueError(f"Population '{self.name}': state '{var}' needs a scalar, ({self.n},) or "
+                                 f"{tuple(current.shape)}, got shape {array.shape}")
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"Population '{self.name}': state '{var}' must be finite")
+            problem = self.model.check_state(var, array)
+            if problem:
+                raise ValueError(f"Population '{self.name}': state '{var}': {problem}")
+        for var, value in values.items():
+            array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+            with torch.no_grad():  # in place: the compiled path shares this memory
+                self.state[var].copy_(torch.as_tensor(np.array(np.broadcast_to(array, tuple(self.state[var].shape)))))
 
     def __getattr__(self, key: str) -> Any:
         state = self.__dict__.get("state", {})

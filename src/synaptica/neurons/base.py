@@ -80,6 +80,15 @@ class NeuronModel:
         """Initial value of each state variable (scalars or per-neuron arrays)."""
         raise NotImplementedError
 
+    def check_state(self, variable: str, values: np.ndarray) -> str | None:
+        """What is wrong with ``values`` for state ``variable`` (None if nothing): step
+        counters and conductances cannot be negative. Models may add their own rules."""
+        if np.any(values < 0) and (variable == "refractory" or
+                                   (self.conductance_based and variable in self.receptors)):
+            unit = "steps" if variable == "refractory" else "nS"
+            return f"must be >= 0 ({unit}), got a minimum of {values.min():g}"
+        return None
+
     def numeric_parameters(self) -> dict[str, Any]:
         """Parameters as numbers: choices are passed to the functions as their index."""
         out = {}
