@@ -66,7 +66,7 @@ def make_data(directory: Path, *, n_units: int = 50, duration: float = 180.0, de
 
 
 def _load(record_npz: Path):
-    from synaptica.analysis.record import SpikeRecord
+    from synaptica.record import SpikeRecord
 
     with np.load(record_npz) as f:
         return SpikeRecord(f["times"], f["ids"], int(f["n_units"]), float(f["t_start"]), float(f["t_stop"]),

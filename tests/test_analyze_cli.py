@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 from synaptica.analysis.synthetic import random_coupling, simulate_coupled_glm
 from synaptica.cli.main import main
 from synaptica.io.spikes import save_record
@@ -85,3 +85,31 @@ def test_analyze_rejects_impossible_bin(tmp_path):
     result, out = _analyze(tmp_path, path, "--bin-size", "-0.001")
     assert result.exit_code == 2 and "bin_size" in result.output
     assert not out.exists()
+
+
+# -- a run folder is analysed by the same tool ----------------------------------------------------------
+def test_run_then_analyze_its_spikes(tmp_path):
+    """`synaptica run` writes spikes.npz in the format `synaptica analyze` reads (times in s)."""
+    run_dir = tmp_path / "cuba"
+    ran = CliRunner().invoke(main, ["run", "cuba", "--out", str(run_dir), "--set", "n=200", "--set", "duration_ms=300"])
+    assert ran.exit_code == 0, ran.output
+    run_metrics = json.loads((run_dir / "metrics.json").read_text())
+    result, out = _analyze(tmp_path, run_dir / "spikes.npz", "--no-connectivity")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["record"]["n_units"] == 200 and metrics["record"]["n_spikes"] == run_metrics["n_spikes"] > 0
+    assert metrics["record"]["t_stop_s"] == pytest.approx(0.3)
+    assert 1.0 < metrics["statistics"]["rate_mean_hz"] < 100.0
+    assert metrics["statistics"]["rate_mean_hz"] == pytest.approx(run_metrics["mean_rate_hz"], rel=1e-9)
+
+
+def test_analyze_reads_an_old_run_folder(tmp_path):
+    """Run folders written before the one format (times_ms, ids, n_neurons, duration_ms) still load."""
+    rng = np.random.default_rng(0)
+    times_ms = np.sort(rng.uniform(0.0, 2000.0, 400))
+    np.savez(tmp_path / "spikes.npz", times_ms=times_ms, ids=rng.integers(0, 10, 400), n_neurons=np.int64(10),
+             duration_ms=np.float64(2000.0))
+    result, out = _analyze(tmp_path, tmp_path / "spikes.npz", "--no-connectivity")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["statistics"]["rate_mean_hz"] == pytest.approx(400 / 2.0 / 10)  # Hz: the ms were read as ms

@@ -14,6 +14,7 @@ from synaptica.cli.main import main
 from synaptica.cli.output import RUN_FILES
 from synaptica.config import Field
 from synaptica.experiments import Experiment, ExperimentResult, available, register, unregister
+from synaptica.io.spikes import load_record
 
 # --- a tiny fake experiment: independent Poisson spike trains --------------------------------
 
@@ -50,6 +51,21 @@ def run_poisson(p: dict, progress=None) -> ExperimentResult:
     )
 
 
+def run_silent(p: dict, progress=None) -> ExperimentResult:
+    no_spikes = np.zeros(0, dtype=np.int64)
+    return ExperimentResult(no_spikes * 1.0, no_spikes, p["n_neurons"], p["duration_ms"], {"n_spikes": 0})
+
+
+def run_late(p: dict, progress=None) -> ExperimentResult:
+    """Breaks the contract: a spike after the end of the run."""
+    return ExperimentResult(np.array([1.0, p["duration_ms"] + 5]), np.array([0, 0]), p["n_neurons"], p["duration_ms"], {})
+
+
+def run_unsorted(p: dict, progress=None) -> ExperimentResult:
+    return ExperimentResult(np.array([9.0, 1.0, 5.0]), np.array([2, 0, 1]), p["n_neurons"], p["duration_ms"],
+                            {"n_spikes": 3})
+
+
 def run_failing(p: dict, progress=None) -> ExperimentResult:
     raise RuntimeError("simulation exploded")
 
@@ -62,6 +78,9 @@ def poisson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     experiments = [
         Experiment("poisson_test", "independent Poisson trains (test)", POISSON_SCHEMA, run_poisson, (_dt_check,)),
         Experiment("failing_test", "always raises (test)", POISSON_SCHEMA, run_failing),
+        Experiment("silent_test", "no spikes (test)", POISSON_SCHEMA, run_silent),
+        Experiment("late_test", "a spike after the end (test)", POISSON_SCHEMA, run_late),
+        Experiment("unsorted_test", "spikes out of time order (test)", POISSON_SCHEMA, run_unsorted),
         Experiment("seedless_test", "no seed parameter (test)", {"n": Field(int, 1, "n")}, run_poisson),
     ]
     for experiment in experiments:
@@ -78,10 +97,12 @@ def invoke(*args: str):
 def assert_run_folder(folder: Path) -> dict:
     assert sorted(p.name for p in folder.iterdir()) == sorted(RUN_FILES)
     metrics = json.loads((folder / "metrics.json").read_text())
-    with np.load(folder / "spikes.npz", allow_pickle=False) as spikes:
-        assert set(spikes.files) == {"times_ms", "ids", "n_neurons", "duration_ms"}
-        assert spikes["times_ms"].shape == spikes["ids"].shape
-        assert metrics["n_spikes"] == spikes["ids"].size
+    record = load_record(folder / "spikes.npz")  # the one spike file format, as `analyze` reads it
+    config = tomllib.loads((folder / "config.toml").read_text())
+    assert (record.n_units, record.t_start, record.t_stop) == (config["n_neurons"], 0.0, config["duration_ms"] / 1000)
+    assert metrics["n_spikes"] == record.n_spikes
+    half = config["n_neurons"] // 2
+    assert list(record.units["group"]) == ["a"] * half + ["b"] * (config["n_neurons"] - half)
     for png in folder.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return metrics
@@ -116,8 +137,8 @@ def test_run_file_with_set_seed_and_out(poisson: Path):
 def test_written_config_reproduces_the_run(poisson: Path):
     assert invoke("run", "poisson_test", "--seed", "3", "--out", "first").exit_code == 0
     assert invoke("run", "first/config.toml", "--out", "second").exit_code == 0
-    with np.load("first/spikes.npz") as a, np.load("second/spikes.npz") as b:
-        assert np.array_equal(a["times_ms"], b["times_ms"]) and np.array_equal(a["ids"], b["ids"])
+    a, b = load_record("first/spikes.npz"), load_record("second/spikes.npz")
+    assert np.array_equal(a.times, b.times) and np.array_equal(a.ids, b.ids)
 
 
 def test_rerun_replaces_a_previous_run_folder(poisson: Path):
@@ -126,6 +147,31 @@ def test_rerun_replaces_a_previous_run_folder(poisson: Path):
     assert result.exit_code == 0, result.output
     assert tomllib.loads(Path("runs/demo/config.toml").read_text())["seed"] == 2
     assert sorted(p.name for p in Path("runs").iterdir()) == ["demo"]
+
+
+def test_run_spikes_are_stored_sorted_in_seconds(poisson: Path):
+    assert invoke("run", "unsorted_test", "--out", "u").exit_code == 0
+    record = load_record("u/spikes.npz")
+    assert np.allclose(record.times, [0.001, 0.005, 0.009]) and np.array_equal(record.ids, [0, 1, 2])
+    assert "group" not in record.units  # the experiment names no groups
+
+
+def test_silent_run_is_written_and_analyze_says_it_is_empty(poisson: Path):
+    result = invoke("run", "silent_test", "--out", "quiet")
+    assert result.exit_code == 0, result.output
+    with np.load("quiet/spikes.npz") as spikes:
+        assert spikes["times"].size == 0 and int(spikes["n_units"]) == 20 and float(spikes["t_stop"]) == 0.5
+    result = invoke("analyze", "quiet/spikes.npz", "--out", "quiet-analysis")
+    assert result.exit_code == 1 and "quiet/spikes.npz: the record is empty: it has no spikes" in result.stderr
+    assert not Path("quiet-analysis").exists()
+
+
+def test_spike_after_the_end_is_an_invalid_result(poisson: Path):
+    result = invoke("run", "late_test", "--out", "late")
+    assert result.exit_code == 1
+    assert "experiment 'late_test' returned an invalid result: spike_times_ms must lie in [0, duration_ms = 500]" \
+        in result.stderr
+    assert not Path("late").exists()
 
 
 # --- runs that must not start ----------------------------------------------------------------

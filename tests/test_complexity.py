@@ -14,7 +14,7 @@ from sklearn.base import clone
 from synaptica.analysis.complexity import (ComplexityError, LempelZiv, _lz76_automaton_hashed, binarize,
                                            lempel_ziv_complexity, population_complexity, population_sequence,
                                            spike_train_complexity)
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 REF = json.loads((Path(__file__).parent / "data" / "criticality_reference.json").read_text())
 METHODS = ["automaton", "kaspar-schuster"]

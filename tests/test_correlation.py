@@ -12,7 +12,7 @@ import pytest
 
 from synaptica.analysis.correlation import (correlogram_lags, cross_correlograms, golomb_chi,
                                             spike_count_correlation, sttc)
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 neo = pytest.importorskip("neo")
 pq = pytest.importorskip("quantities")

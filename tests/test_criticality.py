@@ -30,7 +30,7 @@ from synaptica.analysis.branching import (BranchingError, MultistepRegression, b
                                           regression_slopes, simulate_branching_network)
 from synaptica.analysis.powerlaw import (PowerLawError, _zeta, compare_power_law, fit_power_law,
                                          sample_discrete_power_law)
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 REF = json.loads((Path(__file__).parent / "data" / "criticality_reference.json").read_text())
 PL_CASES = {case["name"]: case for case in REF["power_law"]}

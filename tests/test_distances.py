@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synaptica.analysis.distances import van_rossum_distance, victor_purpura_distance
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 neo = pytest.importorskip("neo")
 pq = pytest.importorskip("quantities")

@@ -11,7 +11,7 @@ from torch import nn
 
 from synaptica.analysis.energy import (HOROWITZ_45NM, OperationCountError, OperationCounts,
                                        count_model_operations, count_network_operations, energy_estimate)
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 from synaptica.engine.network import Network
 from synaptica.neurons import LIF
 from synaptica.plasticity import TsodyksMarkram

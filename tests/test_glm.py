@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from synaptica.analysis.basis import history_features, raised_cosine_basis
 from synaptica.analysis.glm import CoupledPoissonGLM, GLMError, _as_spikes, _Engine, poisson_nll
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 from synaptica.analysis.synthetic import random_coupling, simulate_coupled_glm
 
 DATA = Path(__file__).parent / "data" / "glm_nemos_reference.npz"

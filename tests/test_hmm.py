@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from synaptica.analysis.hmm import HMMError, PoissonHMM, forward_backward, viterbi
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 hmmlearn_hmm = pytest.importorskip("hmmlearn.hmm")
 

@@ -11,9 +11,9 @@ import h5py
 import numpy as np
 import pytest
 
-from synaptica.analysis.record import SpikeRecord, SpikeRecordError
+from synaptica.record import SpikeRecord, SpikeRecordError
 from synaptica.io import spikes as spikes_module
-from synaptica.io.spikes import FORMAT, VERSION, SpikeFileError, load_record, save_record
+from synaptica.io.spikes import FORMAT, VERSION, SpikeFileError, load_record, save_record, save_spikes
 
 needs_pynwb = pytest.mark.skipif(importlib.util.find_spec("pynwb") is None,
                                  reason="pynwb not installed: pip install 'synaptica[nwb]'")
@@ -250,6 +250,75 @@ def test_unstorable_metadata_refused_before_writing(tmp_path):
     with pytest.raises(SpikeFileError, match="contain no '/'"):
         save_record(slash, tmp_path / "r.npz")
     assert os.listdir(tmp_path) == []
+
+
+# -- spike arrays (what `synaptica run` writes) and run folders of the old format -----------------------
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_save_spikes_sorts_and_round_trips(tmp_path, suffix):
+    path = save_spikes(tmp_path / f"run{suffix}", [0.3, 0.1, 0.2, 0.1], [1, 0, 2, 2], n_units=4, t_stop=0.5,
+                       units={"group": np.array(["e", "e", "i", ""])})
+    record = load_record(path)
+    assert np.array_equal(record.times, [0.1, 0.1, 0.2, 0.3]) and np.array_equal(record.ids, [0, 2, 2, 1])
+    assert (record.n_units, record.t_start, record.t_stop) == (4, 0.0, 0.5)
+    assert list(record.units["group"]) == ["e", "e", "i", ""]
+
+
+def test_save_spikes_of_a_silent_run_writes_a_file_refused_as_empty(tmp_path):
+    path = save_spikes(tmp_path / "silent.npz", [], [], n_units=3, t_stop=0.2, units={"group": np.array(["a"] * 3)})
+    with np.load(path) as data:
+        assert data["times"].size == 0 and int(data["n_units"]) == 3 and float(data["t_stop"]) == 0.2
+    with pytest.raises(SpikeFileError, match=r"silent\.npz: the record is empty: it has no spikes"):
+        load_record(path)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"times": [0.1, 0.3], "ids": [0, 5]}, "cannot write, unit ids must lie in [0, 2)"),
+    ({"times": [0.1, 0.9], "ids": [0, 1]}, "cannot write, t_stop (0.5 s) is before the last spike (0.9 s)"),
+    ({"times": [-0.1, 0.2], "ids": [0, 1]}, "cannot write, negative time"),
+    ({"times": [], "ids": [], "n_units": 0}, "cannot write a record without units"),
+    ({"times": [], "ids": [], "t_stop": 0.0}, "0 <= t_start < t_stop"),
+])
+def test_save_spikes_refuses_bad_spikes_naming_the_file(tmp_path, kwargs, words):
+    args = {"n_units": 2, "t_stop": 0.5, **kwargs}
+    with pytest.raises(SpikeFileError) as info:
+        save_spikes(tmp_path / "r.npz", args.pop("times"), args.pop("ids"), **args)
+    assert str(info.value).startswith(f"{tmp_path / 'r.npz'}: ") and words in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def old_run_npz(path, **changes):
+    """spikes.npz as `synaptica run` wrote it before the one format: ms, n_neurons, duration_ms."""
+    fields = {"times_ms": np.array([12.5, 3.0, 3.0, 250.0]), "ids": np.array([1, 0, 2, 1]),
+              "n_neurons": np.int64(4), "duration_ms": np.float64(300.0), **changes}
+    np.savez(path, **{k: v for k, v in fields.items() if v is not None})
+    return path
+
+
+def test_old_run_folder_spikes_still_load_in_seconds(tmp_path):
+    record = load_record(old_run_npz(tmp_path / "spikes.npz"))
+    assert np.array_equal(record.times, [0.003, 0.003, 0.0125, 0.25])  # ms -> s, sorted by time (stably)
+    assert np.array_equal(record.ids, [0, 2, 1, 1])
+    assert (record.n_units, record.t_start, record.t_stop) == (4, 0.0, 0.3)
+    assert record.source == str(tmp_path / "spikes.npz")
+    # a spike at the very end of the run stays inside the window after the conversion
+    edge = load_record(old_run_npz(tmp_path / "edge.npz", times_ms=np.array([0.1, 299.9]), ids=np.array([0, 0]),
+                                   duration_ms=np.float64(299.9)))
+    assert edge.times[-1] == edge.t_stop
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"ids": None}, "missing field 'ids'"),
+    ({"times_ms": np.array(["a", "b", "c", "d"])}, "'times_ms' must be a 1-D array of milliseconds"),
+    ({"duration_ms": np.array([1.0, 2.0])}, "'duration_ms' must be a single number"),
+    ({"duration_ms": np.float64(100.0)}, "t_stop (0.1 s) is before the last spike (0.25 s)"),
+    ({"n_neurons": np.int64(2)}, "unit ids must lie in [0, 2)"),
+    ({"times_ms": np.zeros(0), "ids": np.zeros(0, dtype=np.int64)}, "empty"),
+])
+def test_old_run_folder_with_bad_content_names_the_file(tmp_path, changes, words):
+    path = old_run_npz(tmp_path / "spikes.npz", **changes)
+    with pytest.raises(SpikeFileError) as info:
+        load_record(path)
+    assert str(info.value).startswith(f"{path}: ") and words in str(info.value)
 
 
 # -- atomic writes ------------------------------------------------------------------------------------

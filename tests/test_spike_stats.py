@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 from synaptica.analysis.stats import cv, cv2, fano_factor, isi, isi_cv, lv, psth, rates
 
 neo = pytest.importorskip("neo")

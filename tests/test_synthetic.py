@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 from synaptica.analysis.synthetic import (alpha_kernel, markov_states, random_coupling,
                                           simulate_coupled_glm)
 

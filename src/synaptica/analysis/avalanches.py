@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .powerlaw import PowerLawFit, fit_power_law
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = ["Avalanches", "AvalancheAnalysis", "AvalancheError", "find_avalanches", "mean_inter_event_interval",
            "population_activity"]

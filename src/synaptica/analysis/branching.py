@@ -27,7 +27,7 @@ from scipy import optimize
 from sklearn.base import BaseEstimator
 
 from .avalanches import population_activity
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = ["branching_ratio_naive", "regression_slopes", "mr_estimate", "MRResult", "MultistepRegression",
            "simulate_branching_network", "BranchingError"]

@@ -34,7 +34,7 @@ import numba
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = ["lempel_ziv_complexity", "binarize", "population_sequence", "spike_train_complexity",
            "population_complexity", "LempelZiv", "ComplexityError"]

@@ -7,7 +7,7 @@
 * :func:`spike_count_correlation` — Pearson correlation of binned counts.
 * :func:`golomb_chi` — Golomb's population synchrony measure chi (Golomb 2007).
 
-Times are in seconds; inputs are :class:`~synaptica.analysis.record.SpikeRecord` objects.
+Times are in seconds; inputs are :class:`~synaptica.record.SpikeRecord` objects.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from .record import SpikeRecord
+from ..record import SpikeRecord
 from .stats import _check_record, _unit_major
 
 __all__ = ["cross_correlograms", "correlogram_lags", "sttc", "spike_count_correlation", "golomb_chi"]

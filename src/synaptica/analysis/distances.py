@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .record import SpikeRecord
+from ..record import SpikeRecord
 from .stats import _check_record, _unit_major
 
 __all__ = ["van_rossum_distance", "victor_purpura_distance"]

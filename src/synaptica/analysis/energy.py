@@ -189,7 +189,7 @@ class OperationCounts:
 # -- engine networks --------------------------------------------------------------------------------
 def _as_counts(value: Any, group: Any, label: str) -> np.ndarray:
     """Per-neuron spike totals (n,) from an array (..., n), a tensor or a SpikeRecord."""
-    from synaptica.analysis.record import SpikeRecord
+    from synaptica.record import SpikeRecord
 
     if isinstance(value, SpikeRecord):
         if value.n_units != group.n:
@@ -250,7 +250,7 @@ def count_network_operations(network: Any, spike_counts: Mapping[str, Any] | Non
     the schedule of a spike generator; a :class:`RateMonitor` when every neuron of the
     group has the same fan-out. ``spike_counts`` values: per-neuron totals ``(n,)``, any
     ``(..., n)`` array (summed, e.g. CountMonitor's (trials, batch, n)) or a
-    :class:`~synaptica.analysis.record.SpikeRecord`; all batch entries together.
+    :class:`~synaptica.record.SpikeRecord`; all batch entries together.
 
     Args:
         network: the network, after ``run`` (its monitors hold the spikes).

@@ -53,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import glm_kernels as K
 from ._threads import limit_threads
 from .basis import raised_cosine_basis
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = ["CoupledPoissonGLM", "GLMError"]
 

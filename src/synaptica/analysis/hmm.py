@@ -154,7 +154,7 @@ def viterbi(log_emission: Any, log_start: Any, log_transition: Any) -> tuple[np.
 # -- Poisson HMM --------------------------------------------------------------------------
 def _as_counts(X: Any, bin_size: float | None, what: str = "X") -> np.ndarray:
     """Binned counts ``(n_bins, n_units)`` float64 from a SpikeRecord or a counts array."""
-    from synaptica.analysis.record import SpikeRecord
+    from synaptica.record import SpikeRecord
 
     if isinstance(X, SpikeRecord):
         if bin_size is None:

@@ -21,7 +21,7 @@ from .avalanches import AvalancheAnalysis, mean_inter_event_interval
 from .branching import MultistepRegression
 from .complexity import population_complexity, spike_train_complexity
 from .correlation import correlogram_lags, cross_correlograms, golomb_chi, spike_count_correlation, sttc
-from .record import SpikeRecord
+from ..record import SpikeRecord
 from .stats import cv, cv2, fano_factor, isi, lv, rates
 
 __all__ = ["Analysis", "analyze_record"]

@@ -1,6 +1,6 @@
 """Vectorised single-unit spike statistics: rates, PSTH, ISI, CV, CV2, LV, Fano factor.
 
-The functions on a :class:`~synaptica.analysis.record.SpikeRecord` work in **seconds** and
+The functions on a :class:`~synaptica.record.SpikeRecord` work in **seconds** and
 follow Elephant 1.2.1's definitions (``elephant.statistics``) so that they give its numbers
 on the same trains. Three older helpers on plain ``(times_ms, ids)`` lists (``firing_rates``,
 ``isi_cv``, ``population_rate``) serve the CLI plots; they share the same kernels. No
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = [
     "rates", "psth", "isi", "cv", "cv2", "lv", "fano_factor",

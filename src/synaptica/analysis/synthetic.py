@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .record import SpikeRecord
+from ..record import SpikeRecord
 
 __all__ = ["simulate_coupled_glm", "random_coupling", "markov_states", "alpha_kernel", "DEFAULT_KERNEL"]
 

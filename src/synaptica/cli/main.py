@@ -4,6 +4,7 @@
     synaptica run cuba --set tau_m=10 --seed 3 --out runs/cuba
     synaptica run my_run.toml          # a file with experiment = "cuba" and parameters
     synaptica analyze spikes.nwb --states 2 --out runs/analysis
+    synaptica analyze runs/cuba/spikes.npz   # a run's spikes: the same file format
 
 Configuration errors are reported as ``error: <file>: key '<key>': <problem>`` on stderr
 with exit code 2, before anything is simulated or written.
@@ -152,7 +153,7 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int |
     """Run a built-in experiment NAME, or the experiment a FILE.toml parametrises.
 
     The configuration is validated first; the run folder gets config.toml, metrics.json,
-    spikes.npz and PNG plots.
+    spikes.npz (times in s, readable by `synaptica analyze`) and PNG plots.
     """
     overrides = list(overrides)
     try:
@@ -198,7 +199,7 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int |
 @click.option("--no-connectivity", is_flag=True, help="Skip the coupled Poisson GLM.")
 def analyze(file: Path, out_dir: Path | None, bin_size: float, max_lag: float, count_bin: float, states: int | None,
             state_bin: float, state_prior: str, no_connectivity: bool) -> None:
-    """Analyse the spike record in FILE (.npz, .h5/.hdf5 or .nwb).
+    """Analyse the spike record in FILE (.npz, .h5/.hdf5 or .nwb), e.g. a run's spikes.npz.
 
     Writes metrics.json (statistics, synchrony, criticality, complexity, connectivity,
     states) and figures: raster, rates, ISI and CV distributions, correlograms,

@@ -4,14 +4,18 @@ Layout of ``runs/<name>-<timestamp>/``::
 
     config.toml              fully resolved parameters (+ experiment = "<name>"); re-runnable
     metrics.json             the experiment's metrics (NaN/inf written as null)
-    spikes.npz               times_ms, ids, n_neurons, duration_ms (np.load, no pickle)
+    spikes.npz               the spike record, as `synaptica analyze` reads it (synaptica.io.spikes):
+                             times (s), ids, n_units, t_start, t_stop, unit:group
     raster.png               raster + population rate
     rate_histogram.png       per-neuron firing rates
     isi_cv_histogram.png     per-neuron ISI CV
     *.png                    figures particular to the experiment (e.g. receptive fields)
 
 Everything is written into ``<dir>.partial`` and renamed to ``<dir>`` only once all
-files exist, so a folder under its final name is always a complete run.
+files exist, so a folder under its final name is always a complete run. Experiments
+report spike times in ms (:class:`ExperimentResult`); ``spikes.npz`` stores them in s over
+the window ``[0, duration]``, with each unit's group name (``""`` if in none) when the
+experiment names groups.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import tomli_w
 
 from ..config import EXPERIMENT_KEY, ConfigError
 from ..experiments.base import ExperimentResult
+from ..io.spikes import save_spikes
 
 __all__ = ["RUN_FILES", "InvalidResultError", "check_out_dir", "check_result", "default_out_dir", "write_folder", "write_run"]
 
@@ -106,8 +111,13 @@ def check_result(result: Any, name: str) -> ExperimentResult:
     if ids.size and (ids.min() < 0 or ids.max() >= n_neurons):
         raise fail(f"spike_ids must lie in [0, {n_neurons}), got [{ids.min()}, {ids.max()}]")
     duration = float(result.duration_ms)
-    if not duration > 0:
-        raise fail(f"duration_ms must be > 0, got {duration}")
+    if not (duration > 0 and math.isfinite(duration)):
+        raise fail(f"duration_ms must be finite and > 0, got {duration}")
+    if times.size and not (np.all(np.isfinite(times)) and times.min() >= 0 and times.max() <= duration):
+        raise fail(f"spike_times_ms must lie in [0, duration_ms = {duration:g}], "
+                   f"got [{np.nanmin(times):g}, {np.nanmax(times):g}] (or NaN)")
+    order = np.argsort(times, kind="stable")  # spikes.npz stores them sorted by time
+    times, ids = times[order], ids[order]
     if not isinstance(result.metrics, dict):
         raise fail("metrics must be a dict")
     metrics = {str(k): _number(v, str(k)) for k, v in result.metrics.items()}
@@ -119,6 +129,16 @@ def check_result(result: Any, name: str) -> ExperimentResult:
                             dict(result.figures))
 
 
+def _group_column(result: ExperimentResult) -> dict[str, np.ndarray]:
+    """``{"group": name of each unit's first group, "" if in none}``, or ``{}`` without groups."""
+    if not result.groups:
+        return {}
+    column = np.full(result.n_neurons, "", dtype=object)
+    for group, (start, stop) in reversed(result.groups.items()):  # the first group wins
+        column[start:stop] = group
+    return {"group": column.astype(str)}
+
+
 def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult) -> None:
     from .. import plotting  # matplotlib only when a run finishes
 
@@ -127,13 +147,8 @@ def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult
     (folder / "metrics.json").write_text(
         json.dumps(result.metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
-    np.savez(
-        folder / "spikes.npz",
-        times_ms=result.spike_times_ms,
-        ids=result.spike_ids,
-        n_neurons=np.int64(result.n_neurons),
-        duration_ms=np.float64(result.duration_ms),
-    )
+    save_spikes(folder / "spikes.npz", result.spike_times_ms / 1000.0, result.spike_ids,
+                n_units=result.n_neurons, t_stop=result.duration_ms / 1000.0, units=_group_column(result))
     args = (result.spike_ids, result.n_neurons)
     plotting.plot_raster_with_rate(
         result.spike_times_ms, *args, result.duration_ms, folder / "raster.png", groups=result.groups

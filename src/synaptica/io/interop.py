@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 __all__ = ["InteropError", "to_neo", "from_neo", "to_pynapple", "from_pynapple"]
 

@@ -31,7 +31,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from synaptica.analysis.record import SpikeRecord
+from synaptica.record import SpikeRecord
 
 __all__ = ["load_grasshopper", "load_grasshopper_stimulus", "GRASSHOPPER_DURATION", "Connectome", "celegans_neurons",
            "celegans_connectomes", "load_celegans_connectome", "SignalPropagationAtlas",

@@ -19,6 +19,12 @@
 npz or HDF5 file written by hand: the window then defaults to ``[0, last spike]`` and
 ``n_units`` to ``max(ids) + 1``. Writing is atomic (a temporary file in the same folder,
 then :func:`os.replace`); every problem raises :class:`SpikeFileError` naming the file.
+
+This is the one spike file format: ``synaptica run`` writes its ``spikes.npz`` with
+:func:`save_spikes` and ``synaptica analyze`` reads it with :func:`load_record`. Run
+folders written before (npz with ``times_ms``, ``ids``, ``n_neurons``, ``duration_ms``,
+times in ms) are still read: times and duration are converted to s, the window is
+``[0, duration]`` and the spikes are sorted by time.
 """
 from __future__ import annotations
 
@@ -27,13 +33,13 @@ import secrets
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from synaptica.analysis.record import SpikeRecord, SpikeRecordError
+from synaptica.record import SpikeRecord, SpikeRecordError
 
-__all__ = ["SpikeFileError", "save_record", "load_record", "FORMAT", "VERSION"]
+__all__ = ["SpikeFileError", "save_record", "save_spikes", "load_record", "FORMAT", "VERSION"]
 
 FORMAT = "synaptica.spikes"
 VERSION = 1
@@ -50,6 +56,17 @@ class SpikeFileError(ValueError):
     """A spike file cannot be read or written; the message names the file and the problem."""
 
 
+class _Silent(NamedTuple):
+    """The stored fields of a record without spikes (what the writers read of a record)."""
+
+    times: np.ndarray
+    ids: np.ndarray
+    n_units: int
+    t_start: float
+    t_stop: float
+    units: Mapping[str, np.ndarray]
+
+
 # -- public API ------------------------------------------------------------------------------
 def save_record(record: SpikeRecord, path: str | os.PathLike, *, format: str | None = None) -> Path:
     """Write ``record`` to ``path`` (format from the suffix, or ``format`` = ``"npz"``,
@@ -59,6 +76,43 @@ def save_record(record: SpikeRecord, path: str | os.PathLike, *, format: str | N
     fmt = _format_of(path, format)
     if not isinstance(record, SpikeRecord):
         raise SpikeFileError(f"{path}: expected a SpikeRecord to write, got {type(record).__name__}")
+    return _save(record, path, fmt)
+
+
+def save_spikes(path: str | os.PathLike, times: Sequence[float], ids: Sequence[int], *, n_units: int,
+                t_stop: float, t_start: float = 0.0, units: Mapping[str, Any] | None = None,
+                format: str | None = None) -> Path:
+    """Write spike ``times`` (s, any order: sorted stably here) and unit ``ids`` observed over
+    ``[t_start, t_stop]`` s as a spike file, like :func:`save_record` of
+    ``SpikeRecord.from_arrays(..., sort=True)``. A record without spikes (a silent run) is
+    written too, with its window and units; :func:`load_record` then refuses it as empty.
+    Raises :class:`SpikeFileError` naming the file when the spikes do not form a record."""
+    path = Path(path)
+    fmt = _format_of(path, format)
+    times = np.asarray(times, dtype=np.float64)
+    ids = np.asarray(ids)
+    if times.size or ids.size:
+        try:
+            record = SpikeRecord.from_arrays(times, ids, n_units=n_units, t_start=t_start, t_stop=t_stop,
+                                             units=units, sort=True)
+        except SpikeRecordError as error:
+            raise SpikeFileError(f"{path}: cannot write, {error}") from None
+        return _save(record, path, fmt)
+    t_start, t_stop = float(t_start), float(t_stop)
+    if int(n_units) < 1:
+        raise SpikeFileError(f"{path}: cannot write a record without units")
+    if not (np.isfinite(t_start) and np.isfinite(t_stop) and 0 <= t_start < t_stop):
+        raise SpikeFileError(f"{path}: the window must satisfy 0 <= t_start < t_stop, got [{t_start}, {t_stop}] s")
+    meta = {str(name): np.asarray(column) for name, column in dict(units or {}).items()}
+    for name, column in meta.items():
+        if column.shape[:1] != (int(n_units),):
+            raise SpikeFileError(f"{path}: unit metadata '{name}' has {column.shape[0] if column.ndim else 0} rows, "
+                                 f"expected {int(n_units)}")
+    silent = _Silent(np.zeros(0), np.zeros(0, dtype=np.int64), int(n_units), t_start, t_stop, meta)
+    return _save(silent, path, fmt)
+
+
+def _save(record: SpikeRecord | _Silent, path: Path, fmt: str) -> Path:
     columns = _unit_columns(record, path, fmt)
     if fmt == "nwb":
         _pynwb()  # a missing extra is an ImportError, before any file is touched
@@ -137,7 +191,7 @@ def _atomic(path: Path) -> Iterator[Path]:
         raise
 
 
-def _unit_columns(record: SpikeRecord, path: Path, fmt: str) -> dict[str, np.ndarray]:
+def _unit_columns(record: SpikeRecord | _Silent, path: Path, fmt: str) -> dict[str, np.ndarray]:
     """Metadata columns in storable form: numbers, booleans or strings (object arrays of
     str become unicode arrays); other kinds are refused before anything is written."""
     columns = {}
@@ -209,7 +263,7 @@ def _build(path: Path, fields: dict) -> SpikeRecord:
 
 
 # -- npz -------------------------------------------------------------------------------------
-def _write_npz(record: SpikeRecord, columns: dict[str, np.ndarray], tmp: Path) -> None:
+def _write_npz(record: SpikeRecord | _Silent, columns: dict[str, np.ndarray], tmp: Path) -> None:
     arrays = {"format": np.array(FORMAT), "version": np.array(VERSION, dtype=np.int64),
               "times": record.times, "ids": record.ids, "n_units": np.array(record.n_units, dtype=np.int64),
               "t_start": np.array(record.t_start), "t_stop": np.array(record.t_stop)}
@@ -233,11 +287,37 @@ def _read_npz(path: Path) -> dict:
                 fields["units"][key[5:]] = value
             else:
                 fields[key] = value
+    if "times" not in fields and "times_ms" in fields and "format" not in fields:
+        return _from_old_run(path, fields)
+    return fields
+
+
+def _from_old_run(path: Path, fields: dict) -> dict:
+    """The fields of a run folder's ``spikes.npz`` written before the one format:
+    ``times_ms``, ``ids``, ``n_neurons``, ``duration_ms`` (ms), in s; sorted by time."""
+    times_ms = np.asarray(fields.pop("times_ms"))
+    if times_ms.ndim != 1 or times_ms.dtype.kind not in "iuf":
+        raise SpikeFileError(f"{path}: field 'times_ms' must be a 1-D array of milliseconds, "
+                             f"got shape {times_ms.shape} and dtype {times_ms.dtype}")
+    times = times_ms.astype(np.float64) / 1000.0
+    if "ids" in fields and np.shape(fields["ids"]) == times.shape:
+        order = np.argsort(times, kind="stable")  # the old writer did not promise time order
+        times, fields["ids"] = times[order], np.asarray(fields["ids"])[order]
+    fields["times"] = times
+    if "n_neurons" in fields:
+        fields["n_units"] = fields.pop("n_neurons")
+    if "duration_ms" in fields:
+        duration_ms = np.asarray(fields.pop("duration_ms"))
+        if duration_ms.ndim != 0 or duration_ms.dtype.kind not in "iuf":
+            raise SpikeFileError(f"{path}: field 'duration_ms' must be a single number, "
+                                 f"got shape {duration_ms.shape} and dtype {duration_ms.dtype}")
+        fields["t_stop"] = np.float64(duration_ms) / 1000.0
+    fields["t_start"] = np.float64(0.0)
     return fields
 
 
 # -- HDF5 ------------------------------------------------------------------------------------
-def _write_hdf5(record: SpikeRecord, columns: dict[str, np.ndarray], tmp: Path) -> None:
+def _write_hdf5(record: SpikeRecord | _Silent, columns: dict[str, np.ndarray], tmp: Path) -> None:
     import h5py
 
     with h5py.File(tmp, "w") as f:
@@ -288,7 +368,7 @@ def _pynwb():
     return pynwb
 
 
-def _write_nwb(record: SpikeRecord, columns: dict[str, np.ndarray], tmp: Path) -> None:
+def _write_nwb(record: SpikeRecord | _Silent, columns: dict[str, np.ndarray], tmp: Path) -> None:
     import datetime
     import uuid
 
