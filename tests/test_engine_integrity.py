@@ -331,3 +331,63 @@ def test_state_monitor_records_t0(backend):
     assert mon.times_ms.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
     assert mon.values[0, 0].tolist() == [-58.0, -58.0]
     assert mon.values[1, 0, 0] < -58.0   # relaxing towards v_rest = -65 mV
+
+
+# -- 2, 3: one step order as data, one protocol for plastic mechanisms -------------------------
+def test_every_operation_is_lowered_by_every_path():
+    from synaptica.engine import cpu_plasticity, step_order
+    from synaptica.engine.cpu import CompiledLoop
+    from synaptica.engine.torch_path import TorchStep
+
+    kinds = [c for c in vars(step_order).values()
+             if isinstance(c, type) and issubclass(c, step_order.Operation) and c is not step_order.Operation]
+    assert len(kinds) >= 16
+    for kind in kinds:
+        name = f"lower_{kind.__name__}"
+        assert hasattr(CompiledLoop, name) or hasattr(cpu_plasticity, name), name
+        assert hasattr(TorchStep, name), name
+
+
+def test_step_order_is_the_documented_sequence():
+    from synaptica.engine import step_order as so
+    from synaptica.plasticity import TsodyksMarkram
+
+    net = Network(dt=0.1)
+    source = net.add_poisson(5, 10.0)
+    pop = net.add_population(3, LIF())
+    net.connect(source, pop, weight=1.0, plasticity=PairSTDP(), stp=TsodyksMarkram())
+    net.monitor_spikes(pop)
+    net._prepare()
+    kinds = [type(op).__name__ for op in so.step_operations(net)]
+    assert kinds == ["TrialStart", "EmitPoisson", "UpdatePopulation", "ListSpikes", "Propagate", "DecayTraces",
+                     "PreSpikeEvents", "PostSpikeEvents", "RecordSpikes"]
+
+
+def test_plastic_mechanisms_declare_state_events_and_reads():
+    from synaptica.plasticity import IntrinsicPlasticity, ThreeFactor, TsodyksMarkram
+    from synaptica.plasticity.mechanism import EVENTS
+
+    for mechanism in (PairSTDP(), ThreeFactor(modulator="dopamine"), TsodyksMarkram(),
+                      IntrinsicPlasticity()):
+        for block in mechanism.state_blocks():
+            assert block.over in ("pre", "post", "synapse") and len(block.initial) == len(block.names)
+        assert set(mechanism.descriptions()) <= set(EVENTS) and mechanism.descriptions()
+    assert ThreeFactor(modulator="dopamine").reads() == ("dopamine",)
+    assert TsodyksMarkram().state_blocks()[0].initial == (0.0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_trial_start_restores_declared_initial_state(backend):
+    from synaptica.plasticity import TsodyksMarkram
+
+    net = Network(dt=0.1)
+    source = net.add_spike_generator(2, [0.5, 1.0], [0, 1])
+    pop = net.add_population(2, LIF())
+    proj = net.connect(source, pop, weight=1.0, plasticity=PairSTDP(), stp=TsodyksMarkram())
+    net.set_trials(2.0)
+    net.run(1.9, backend=backend)
+    assert float(proj.plastic_state["traces_pre"].sum()) > 0 and float(proj.plastic_state["stp"][2].max()) >= 0
+    net.run(0.1, backend=backend)   # the next step starts trial 1: state back to the declared values
+    net.run(0.1, backend=backend)
+    assert float(proj.plastic_state["traces_pre"].abs().sum()) == 0.0
+    assert proj.plastic_state["stp"][:, 0].tolist() == [[0.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]

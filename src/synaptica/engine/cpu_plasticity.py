@@ -1,13 +1,20 @@
-"""Source generation for plasticity (step 5) and trial starts on the compiled CPU path.
+"""Lowerings of trial starts, modulators and plasticity to the compiled CPU loop.
 
-Kept apart from :mod:`synaptica.engine.cpu` so the main loop reads as the step order.
-Synapses are addressed by a flat index ``s``: ``i * n_post + j`` for dense projections,
-the CSR position for sparse ones (``p{p}_cptr``/``p{p}_csyn`` list each postsynaptic
-neuron's incoming synapses, ``p{p}_spre`` each synapse's presynaptic neuron).
+Each ``lower_<Operation>(loop, op)`` writes the loop source of one operation of the step
+order (:mod:`synaptica.engine.step_order`) through ``loop.emit`` and lists the arrays it
+needs in ``loop.arguments``. Kept apart from :mod:`synaptica.engine.cpu` so that file
+reads as the neuron and synapse part of the step. Synapses are addressed by a flat index
+``s``: ``i * n_post + j`` for dense projections, the CSR position for sparse ones
+(``p{p}_cptr``/``p{p}_csyn`` list each postsynaptic neuron's incoming synapses,
+``p{p}_spre`` each synapse's presynaptic neuron).
 """
 from __future__ import annotations
 
 from synaptica.plasticity.base import weight_change_description
+
+
+#: Kernel argument of each state block (``Projection.plastic_state`` key).
+KERNEL_NAMES = {"traces_pre": "tpre", "traces_post": "tpost", "synapse_state": "ss", "stp": "stp"}
 
 
 def rule_functions(net) -> list:
@@ -25,8 +32,22 @@ def rule_functions(net) -> list:
     return out
 
 
-def _call(net, p: int, proj, event: str, i: str, j: str, s: str) -> list[str]:
+def _plastic(net):
+    return [(p, proj) for p, proj in enumerate(net.projections) if proj.plasticity is not None]
+
+
+def unpack_coefficients(loop) -> None:
+    """Each rule's numbers (``p{p}_k``) as named scalars, once before the step loop."""
+    for p, proj in _plastic(loop.network):
+        loop.arguments.append(f"p{p}_k")
+        for q, key in enumerate(loop.network.rule_coefficients(proj.plasticity)):
+            loop.emit(f"p{p}_c_{key} = p{p}_k[{q}]")
+
+
+def _call(loop, p: int, event: str, i: str, j: str, s: str) -> list[str]:
     """Lines calling ``event`` of the rule on synapse s (pre i, post j) of batch entry b."""
+    net = loop.network
+    proj = net.projections[p]
     rule = proj.plasticity
     cls = type(rule)
     g_post = net.groups.index(proj.post)
@@ -43,9 +64,12 @@ def _call(net, p: int, proj, event: str, i: str, j: str, s: str) -> list[str]:
         elif a in cls.post_traces:
             args.append(f"p{p}_tpost[{post_names.index(a)}, b, {j}]")
         elif a in cls.post_variables:
+            loop.arguments.append(f"g{g_post}_{a}")
             args.append(f"g{g_post}_{a}[b, {j}]")
         elif a in cls.modulators:
-            args.append(f"mod{mods.index(rule.modulator_names[a])}[b]")
+            m = mods.index(rule.modulator_names[a])
+            loop.arguments.append(f"mod{m}")
+            args.append(f"mod{m}[b]")
         else:
             args.append(f"p{p}_c_{a}")
     outs = ["pot", "dep", *(f"ss{k}" for k in range(len(cls.synapse_state)))]
@@ -57,73 +81,61 @@ def _call(net, p: int, proj, event: str, i: str, j: str, s: str) -> list[str]:
     return lines
 
 
-def emit_plasticity(net, emit, args: list[str]) -> None:
-    """Step 5: modulators, then each rule's traces and events (see plasticity.base)."""
-    for m, mod in enumerate(net.modulators.values()):
-        args.extend([f"mod{m}", f"mod{m}_k", f"mod{m}_psteps", f"mod{m}_pamounts", f"mod{m}_ptr"])
-        emit(f"    pulse = 0.0")
-        emit(f"    while mod{m}_ptr[0] < mod{m}_psteps.shape[0] and mod{m}_psteps[mod{m}_ptr[0]] <= step:")
-        emit(f"        if mod{m}_psteps[mod{m}_ptr[0]] == step:")
-        emit(f"            pulse += mod{m}_pamounts[mod{m}_ptr[0]]")
-        emit(f"        mod{m}_ptr[0] += 1")
-        emit(f"    for b in range(batch):")
-        drive = ""
-        if mod.source is not None:
-            drive = f" + mod{m}_k[1] * g{net.groups.index(mod.source)}_nfired[b]"
-        emit(f"        mod{m}[b] = mod{m}[b] * mod{m}_k[0] + pulse{drive}")
-    for p, proj in enumerate(net.projections):
-        rule = proj.plasticity
-        if rule is None:
-            continue
-        cls = type(rule)
-        g_pre, g_post = net.groups.index(proj.pre), net.groups.index(proj.post)
-        dense = proj.kind == "dense"
-        args.extend([f"p{p}_wf", f"p{p}_tpre", f"p{p}_tpost", f"p{p}_dpre", f"p{p}_dpost", f"p{p}_ss",
-                     f"p{p}_lr", f"p{p}_k", "first_trial"])
-        if not dense:
-            args.extend([f"p{p}_indptr", f"p{p}_indices", f"p{p}_cptr", f"p{p}_csyn", f"p{p}_spre"])
-        for q, key in enumerate(net.rule_coefficients(rule)):
-            emit(f"    p{p}_c_{key} = p{p}_k[{q}]")
-        # p{p}_lr holds the learning rates of this call's trials, from first_trial on
-        emit(f"    lr{p} = p{p}_lr[min((step // trial_steps if trial_steps > 0 else 0) - first_trial, "
-             f"p{p}_lr.shape[0] - 1)] / batch")
-        emit(f"    for b in range(batch):")
-        for t in range(len(rule.pre_traces)):
-            emit(f"        decay_slice(p{p}_tpre[{t}, b], p{p}_dpre[{t}])")
-        for t in range(len(rule.post_traces)):
-            emit(f"        decay_slice(p{p}_tpost[{t}, b], p{p}_dpost[{t}])")
-        _emit_events(net, emit, p, proj, "pre", g_pre)
-        _emit_events(net, emit, p, proj, "post", g_post)
-        # continuous terms
-        if cls.on_step is not None:
-            emit(f"        if step % p{p}_interval == 0:")
-            args.append(f"p{p}_interval")
-            if dense:
-                emit(f"            for i in range(p{p}_tpre.shape[2]):")
-                emit(f"                for j in range(p{p}_tpost.shape[2]):")
-                emit(f"                    s = i * p{p}_tpost.shape[2] + j")
-                indent = "                    "
-            else:
-                emit(f"            for i in range(p{p}_tpre.shape[2]):")
-                emit(f"                for s in range(p{p}_indptr[i], p{p}_indptr[i + 1]):")
-                emit(f"                    j = p{p}_indices[s]")
-                indent = "                    "
-            for line in _call(net, p, proj, "on_step", "i", "j", "s"):
-                emit(f"{indent}{line}")
-        if rule.normalize is not None and rule.normalize_every is not None:
-            args.extend([f"p{p}_norm_steps", f"p{p}_norm"])
-            emit(f"    if (step + 1) % p{p}_norm_steps == 0:")
-            emit_normalize(p, proj, emit, "        ")
+def _rule_arguments(loop, p: int) -> None:
+    proj = loop.network.projections[p]
+    loop.arguments.extend([f"p{p}_w", f"p{p}_wf", f"p{p}_tpre", f"p{p}_tpost", f"p{p}_ss"])
+    if proj.kind != "dense":
+        loop.arguments.extend([f"p{p}_indptr", f"p{p}_indices", f"p{p}_cptr", f"p{p}_csyn", f"p{p}_spre"])
 
 
-def _emit_events(net, emit, p: int, proj, side: str, g: int) -> None:
+def lower_UpdateModulator(loop, op) -> None:
+    """Decay, this step's scheduled pulses, and ``gain`` per spike of the source group."""
+    m, emit = op.modulator, loop.emit
+    loop.arguments.extend([f"mod{m}", f"mod{m}_k", f"mod{m}_psteps", f"mod{m}_pamounts", f"mod{m}_ptr"])
+    emit("    pulse = 0.0")
+    emit(f"    while mod{m}_ptr[0] < mod{m}_psteps.shape[0] and mod{m}_psteps[mod{m}_ptr[0]] <= step:")
+    emit(f"        if mod{m}_psteps[mod{m}_ptr[0]] == step:")
+    emit(f"            pulse += mod{m}_pamounts[mod{m}_ptr[0]]")
+    emit(f"        mod{m}_ptr[0] += 1")
+    emit("    for b in range(batch):")
+    drive = "" if op.source is None else f" + mod{m}_k[1] * g{op.source}_nfired[b]"
+    emit(f"        mod{m}[b] = mod{m}[b] * mod{m}_k[0] + pulse{drive}")
+
+
+def lower_DecayTraces(loop, op) -> None:
+    """Every trace decays by exp(-dt / tau); also this step's learning rate ``lr{p}``."""
+    p, emit = op.projection, loop.emit
+    rule = loop.network.projections[p].plasticity
+    _rule_arguments(loop, p)
+    loop.arguments.extend([f"p{p}_dpre", f"p{p}_dpost", f"p{p}_lr", "first_trial"])
+    # p{p}_lr holds the learning rates of this call's trials, from first_trial on
+    emit(f"    lr{p} = p{p}_lr[min((step // trial_steps if trial_steps > 0 else 0) - first_trial, "
+         f"p{p}_lr.shape[0] - 1)] / batch")
+    if not rule.pre_traces and not rule.post_traces:
+        return
+    emit("    for b in range(batch):")
+    for t in range(len(rule.pre_traces)):
+        emit(f"        decay_slice(p{p}_tpre[{t}, b], p{p}_dpre[{t}])")
+    for t in range(len(rule.post_traces)):
+        emit(f"        decay_slice(p{p}_tpost[{t}, b], p{p}_dpost[{t}])")
+
+
+def _lower_spike_events(loop, op, side: str) -> None:
     """For each neuron of ``side`` ("pre" or "post") that spiked: its event function on each
     of its synapses (outgoing CSR rows, or incoming CSC columns), then its traces."""
+    p, g, emit = op.projection, op.group, loop.emit
+    proj = loop.network.projections[p]
     rule, dense = proj.plasticity, proj.kind == "dense"
+    event = getattr(type(rule), f"on_{side}")
+    traces = rule.pre_traces if side == "pre" else rule.post_traces
+    if event is None and not traces:
+        return
     me, other = ("i", "j") if side == "pre" else ("j", "i")
+    loop.arguments.extend([f"g{g}_fired", f"g{g}_nfired"])
+    emit("    for b in range(batch):")
     emit(f"        for f in range(g{g}_nfired[b]):")
     emit(f"            {me} = g{g}_fired[b, f]")
-    if getattr(type(rule), f"on_{side}") is not None:
+    if event is not None:
         if dense:
             emit(f"            for {other} in range(p{p}_t{'post' if side == 'pre' else 'pre'}.shape[2]):")
             emit(f"                s = i * p{p}_tpost.shape[2] + j")
@@ -134,19 +146,48 @@ def _emit_events(net, emit, p: int, proj, side: str, g: int) -> None:
             emit(f"            for c in range(p{p}_cptr[j], p{p}_cptr[j + 1]):")
             emit(f"                s = p{p}_csyn[c]")
             emit(f"                i = p{p}_spre[s]")
-        for line in _call(net, p, proj, f"on_{side}", "i", "j", "s"):
+        for line in _call(loop, p, f"on_{side}", "i", "j", "s"):
             emit(f"                {line}")
-    traces = rule.pre_traces if side == "pre" else rule.post_traces
     for t, trace in enumerate(traces.values()):
-        op = "= 1.0" if trace.mode == "set" else "+= 1.0"
-        emit(f"            p{p}_t{side}[{t}, b, {me}] {op}")
-    if not traces and getattr(type(rule), f"on_{side}") is None:
-        emit(f"            pass")
+        emit(f"            p{p}_t{side}[{t}, b, {me}] {'= 1.0' if trace.mode == 'set' else '+= 1.0'}")
 
 
-def emit_normalize(p: int, proj, emit, indent: str) -> None:
+def lower_PreSpikeEvents(loop, op) -> None:
+    _lower_spike_events(loop, op, "pre")
+
+
+def lower_PostSpikeEvents(loop, op) -> None:
+    _lower_spike_events(loop, op, "post")
+
+
+def lower_StepEvents(loop, op) -> None:
+    """``on_step`` on every synapse, every ``interval``."""
+    p, emit = op.projection, loop.emit
+    loop.arguments.append(f"p{p}_interval")
+    emit(f"    if step % p{p}_interval == 0:")
+    emit("        for b in range(batch):")
+    emit(f"            for i in range(p{p}_tpre.shape[2]):")
+    if loop.network.projections[p].kind == "dense":
+        emit(f"                for j in range(p{p}_tpost.shape[2]):")
+        emit(f"                    s = i * p{p}_tpost.shape[2] + j")
+    else:
+        emit(f"                for s in range(p{p}_indptr[i], p{p}_indptr[i + 1]):")
+        emit(f"                    j = p{p}_indices[s]")
+    for line in _call(loop, p, "on_step", "i", "j", "s"):
+        emit(f"                    {line}")
+
+
+def lower_Normalize(loop, op) -> None:
+    p = op.projection
+    loop.arguments.extend([f"p{p}_norm_steps", f"p{p}_norm"])
+    loop.emit(f"    if (step + 1) % p{p}_norm_steps == 0:")
+    _emit_normalize(loop, p, "        ")
+
+
+def _emit_normalize(loop, p: int, indent: str) -> None:
     """Scale each postsynaptic neuron's incoming weights to sum to the rule's target."""
-    if proj.kind == "dense":
+    emit = loop.emit
+    if loop.network.projections[p].kind == "dense":
         emit(f"{indent}normalize_columns(p{p}_w, p{p}_norm)")
         return
     emit(f"{indent}for j in range(p{p}_cptr.shape[0] - 1):")
@@ -158,9 +199,11 @@ def emit_normalize(p: int, proj, emit, indent: str) -> None:
     emit(f"{indent}            p{p}_wf[p{p}_csyn[c]] *= p{p}_norm / total")
 
 
-def emit_trial_start(net, emit, args: list[str]) -> None:
-    """At the first step of every trial: reset state (keeping ``net.trial_keep``), clear
-    pending synaptic input, traces and rule state, and normalise weights."""
+def lower_TrialStart(loop, op) -> None:
+    """At the first step of every trial: state back to its initial value (keeping
+    ``net.trial_keep``), pending synaptic input and every plastic mechanism's state to its
+    initial value, and weights normalised."""
+    net, emit = loop.network, loop.emit
     emit("    if trial_steps > 0 and step % trial_steps == 0:")
     emit("        pass")
     for g, group in enumerate(net.groups):
@@ -169,21 +212,21 @@ def emit_trial_start(net, emit, args: list[str]) -> None:
         for var in group.model.state:
             if var in net.trial_keep:
                 continue
-            args.append(f"g{g}_init_{var}")
-            emit(f"        for b in range(batch):")
-            emit(f"            for k in range(g{g}_spk.shape[1]):")
+            loop.arguments.extend([f"g{g}_init_{var}", f"g{g}_{var}"])
+            emit("        for b in range(batch):")
+            emit(f"            for k in range(g{g}_{var}.shape[1]):")
             emit(f"                g{g}_{var}[b, k] = g{g}_init_{var}[k]")
     for r in range(len(net.receptor_buffers)):
+        loop.arguments.append(f"rb{r}")
         emit(f"        rb{r}[:, :, :] = 0.0")
     for p, proj in enumerate(net.projections):
-        if proj.plasticity is not None:
-            emit(f"        p{p}_tpre[:, :, :] = 0.0")
-            emit(f"        p{p}_tpost[:, :, :] = 0.0")
-            emit(f"        p{p}_ss[:, :, :] = 0.0")
-            if proj.plasticity.normalize is not None and proj.plasticity.normalize_every is None:
-                args.append(f"p{p}_norm")
-                emit_normalize(p, proj, emit, "        ")
-        if proj.stp is not None:
-            emit(f"        p{p}_stp[0, :, :] = 0.0")
-            emit(f"        p{p}_stp[1, :, :] = 1.0")
-            emit(f"        p{p}_stp[2, :, :] = -1.0")
+        for block in proj.state_blocks():   # each mechanism's declared initial values
+            name = f"p{p}_{KERNEL_NAMES[block.key]}"
+            loop.arguments.append(name)
+            for row, value in enumerate(block.initial):
+                emit(f"        {name}[{row}, :, :] = {float(value)!r}")
+        rule = proj.plasticity
+        if rule is not None and rule.normalize is not None and rule.normalize_every is None:
+            _rule_arguments(loop, p)
+            loop.arguments.append(f"p{p}_norm")
+            _emit_normalize(loop, p, "        ")

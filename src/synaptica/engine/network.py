@@ -1,21 +1,15 @@
 """The network: groups, projections and monitors, run with a fixed per-step order.
 
-Per step ``t`` (all groups see the state of step t-1):
-
-1. input sources emit their spikes (Poisson draws, given spike times);
-2. synaptic input due at t (ring buffers) is added to each receptor variable;
-3. every population applies its model's ``update`` (integrate, threshold, reset);
-4. this step's spikes are pushed through the projections into the ring buffers at
-   t + delay (delay >= 1 step), touching only the synapses of neurons that spiked;
-5. modulators update, then plasticity rules (attached to projections) update weights
-   from this step's spikes and their traces (see :mod:`synaptica.plasticity.base`);
-6. monitors record.
+The step order is written once, as data, in :mod:`synaptica.engine.step_order` (input
+sources emit, due synaptic input is delivered and every population updates, spikes
+propagate into ring buffers with delay >= 1 step, modulators and plasticity act,
+monitors record); every path lowers that same list of operations.
 
 With :meth:`Network.set_trials` the run is cut into trials of fixed length (one input
 pattern each, as in Diehl & Cook 2015): at the first step of every trial the state is
 reset (except variables kept, e.g. adaptive thresholds), pending synaptic input and
-plasticity traces are cleared, weights are normalised, and Poisson inputs switch to
-that trial's row of rates.
+plasticity state are reset to their declared initial values, weights are normalised,
+and Poisson inputs switch to that trial's row of rates.
 
 ``run`` executes this on the compiled CPU loop (:mod:`synaptica.engine.cpu`) or, for
 CUDA tensors or when gradients are needed, step by step with torch operations

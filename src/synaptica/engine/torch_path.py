@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from synaptica.engine.population import PoissonInput, Population, SpikeGeneratorInput
+from synaptica.engine.population import SpikeGeneratorInput
 from synaptica.primitives import torch_primitives
-from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulators
+from synaptica.engine.step_order import step_operations
+from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulator
 from synaptica.primitives.surrogate import Surrogate
 
 #: Engine populations default to SuperSpike with width 0.1 mV (slope 10 / mV).
@@ -51,93 +52,147 @@ def run_torch(net, n_steps: int) -> None:
     registered in ``population.learnable`` (see :func:`synaptica.training.make_learnable`)
     enter the coefficients as differentiable tensors.
     """
-    primitives = torch_primitives(DEFAULT_SURROGATE)
-    device, batch = net.device, net.batch_size
-    updates, coefficients = {}, {}
-    for pop in net.populations:
-        own = torch_primitives(pop.surrogate or DEFAULT_SURROGATE, pop.detach_reset)
-        updates[pop.name] = type(pop.model).bound_update(own)
-        params = {k: (torch.as_tensor(v, dtype=net.dtype, device=device) if np.ndim(v) else v)
-                  for k, v in pop.model.numeric_parameters().items()}
-        params.update({k: p() for k, p in pop.learnable.items()})
-        coefficients[pop.name] = pop.model.coefficients(net.dt, params, own)
-    rings = [list(buf.unbind(0)) for buf in net.buffers]
-    receptor_of = {key: r for r, key in enumerate(net.receptor_buffers)}
-    deliveries = [(_synapse_delivery(p, device), receptor_of[(p.post, p.target)]) for p in net.projections]
-    events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups if isinstance(g, SpikeGeneratorInput)}
-    rules = [TorchRule(net, p, primitives) for p in net.projections if p.plasticity is not None]
-    stp_functions = {p.name: type(p.stp).description().build(primitives) for p in net.projections
-                     if p.stp is not None}
-    intrinsic_updates = {p.name: type(p.intrinsic).description().build(primitives) for p in net.populations
-                         if p.intrinsic is not None}
-    start = net.step
-    for step in range(start, start + n_steps):
-        trial = step // net.trial_steps if net.trial_steps else 0
-        if net.trial_steps and step % net.trial_steps == 0:
-            start_trial(net, rings, rules, step)
-        for group in net.groups:                                  # 1. sources
-            if isinstance(group, PoissonInput):
-                row = group.rates_hz[group.row(trial)]
-                prob = torch.as_tensor(row * net.dt * 1e-3, dtype=net.dtype, device=device)
-                draw = torch.rand(batch, group.n, generator=net.torch_generator, device=device, dtype=net.dtype)
-                group.spikes = (draw < prob).to(net.dtype)
-            elif isinstance(group, SpikeGeneratorInput):
-                steps, ids = events[group.name]
-                spikes = torch.zeros(batch, group.n, dtype=net.dtype, device=device)
-                spikes[:, torch.as_tensor(ids[steps == step], device=device)] = 1.0
-                group.spikes = spikes
-        for pop in net.populations:                               # 2.+3. deliver, update
-            state = dict(pop.state)
-            for (post, var), r in receptor_of.items():
-                if post is pop:
-                    slot = step % len(rings[r])
-                    state[var] = state[var] + rings[r][slot]
-                    rings[r][slot] = torch.zeros_like(rings[r][slot])
-            i_ext = pop.i_ext
-            for current in net.currents:
-                row = step - current.start_step
-                if current.population is pop and 0 <= row < current.values.shape[0]:
-                    i_ext = i_ext + torch.as_tensor(current.values[row], dtype=net.dtype, device=device)
-            new_state, pop.spikes = type(pop.model).step(state, i_ext, coefficients[pop.name],
-                                                          updates[pop.name])
-            if pop.intrinsic is not None:
-                var = pop.intrinsic.variable
-                new_state[var] = intrinsic_updates[pop.name](new_state[var], pop.spikes,
-                                                             *pop.intrinsic.coefficients(net.dt).values())
-            pop.state = new_state
-        for (deliver, r), proj in zip(deliveries, net.projections):  # 4. propagate
-            spikes = proj.pre.spikes
-            if proj.plasticity is not None:
-                # a local rule rewrites these weights in place after the step, so autograd
-                # must not keep them: plastic projections pass no gradient upstream
-                spikes = spikes.detach()
-            if proj.stp is not None:
-                spikes = stp_efficacy(net, proj, spikes, step, stp_functions[proj.name])
-            for delay, contribution in deliver(spikes):
-                slot = (step + delay) % len(rings[r])
-                rings[r][slot] = rings[r][slot] + contribution
-        update_modulators(net, step)                              # 5. plasticity
-        for rule in rules:
-            rule.step(step)
-        _record(net, step, trial)                                 # 6. monitors
-        net.step = step + 1
-    # input still in flight stays in the graph: the next chunk continues from these
-    # tensors, so gradients cross chunk boundaries (a copy under no_grad would cut them)
-    net.buffers = [torch.stack(ring) for ring in rings]
+    TorchStep(net).run(n_steps)
 
 
-def _record(net, step: int, trial: int) -> None:
-    for mon in net.spike_monitors:
+class TorchStep:
+    """The network's step order (:func:`~synaptica.engine.step_order.step_operations`)
+    with each operation lowered to tensor operations by the method ``lower_<Operation>``."""
+
+    def __init__(self, net) -> None:
+        self.net = net
+        primitives = torch_primitives(DEFAULT_SURROGATE)
+        device = net.device
+        self.updates, self.coefficients = {}, {}
+        for pop in net.populations:
+            own = torch_primitives(pop.surrogate or DEFAULT_SURROGATE, pop.detach_reset)
+            self.updates[pop.name] = type(pop.model).bound_update(own)
+            params = {k: (torch.as_tensor(v, dtype=net.dtype, device=device) if np.ndim(v) else v)
+                      for k, v in pop.model.numeric_parameters().items()}
+            params.update({k: p() for k, p in pop.learnable.items()})
+            self.coefficients[pop.name] = pop.model.coefficients(net.dt, params, own)
+        self.rings = [list(buf.unbind(0)) for buf in net.buffers]
+        self.deliveries = [_synapse_delivery(p, device) for p in net.projections]
+        self.events = {g.name: (g.event_steps(net.dt), g.ids) for g in net.groups
+                       if isinstance(g, SpikeGeneratorInput)}
+        self.rules = {p: TorchRule(net, proj, primitives) for p, proj in enumerate(net.projections)
+                      if proj.plasticity is not None}
+        self.stp_functions = {p.name: type(p.stp).description().build(primitives) for p in net.projections
+                              if p.stp is not None}
+        self.intrinsic_updates = {p.name: type(p.intrinsic).description().build(primitives)
+                                  for p in net.populations if p.intrinsic is not None}
+        self.operations = [(getattr(self, f"lower_{type(op).__name__}"), op) for op in step_operations(net)]
+
+    def run(self, n_steps: int) -> None:
+        net = self.net
+        for step in range(net.step, net.step + n_steps):
+            self.step = step
+            self.trial = step // net.trial_steps if net.trial_steps else 0
+            for lower, op in self.operations:
+                lower(op)
+            net.step = step + 1
+        # input still in flight stays in the graph: the next chunk continues from these
+        # tensors, so gradients cross chunk boundaries (a copy under no_grad would cut them)
+        net.buffers = [torch.stack(ring) for ring in self.rings]
+
+    # -- lowerings of the step's operations (see engine.step_order) -------------------------
+    def lower_TrialStart(self, op) -> None:
+        net = self.net
+        if net.trial_steps and self.step % net.trial_steps == 0:
+            start_trial(net, self.rings, list(self.rules.values()), self.step)
+
+    def lower_EmitPoisson(self, op) -> None:
+        net, group = self.net, self.net.groups[op.group]
+        row = group.rates_hz[group.row(self.trial)]
+        prob = torch.as_tensor(row * net.dt * 1e-3, dtype=net.dtype, device=net.device)
+        draw = torch.rand(net.batch_size, group.n, generator=net.torch_generator, device=net.device,
+                          dtype=net.dtype)
+        group.spikes = (draw < prob).to(net.dtype)
+
+    def lower_EmitGenerator(self, op) -> None:
+        net, group = self.net, self.net.groups[op.group]
+        steps, ids = self.events[group.name]
+        spikes = torch.zeros(net.batch_size, group.n, dtype=net.dtype, device=net.device)
+        spikes[:, torch.as_tensor(ids[steps == self.step], device=net.device)] = 1.0
+        group.spikes = spikes
+
+    def lower_UpdatePopulation(self, op) -> None:
+        net, pop, step = self.net, self.net.groups[op.group], self.step
+        state = dict(pop.state)
+        for var, r in op.receptors:   # due synaptic input joins the receptor variable
+            ring = self.rings[r]
+            slot = step % len(ring)
+            state[var] = state[var] + ring[slot]
+            ring[slot] = torch.zeros_like(ring[slot])
+        i_ext = pop.i_ext
+        for c in op.currents:
+            current = net.currents[c]
+            row = step - current.start_step
+            if 0 <= row < current.values.shape[0]:
+                i_ext = i_ext + torch.as_tensor(current.values[row], dtype=net.dtype, device=net.device)
+        new_state, pop.spikes = type(pop.model).step(state, i_ext, self.coefficients[pop.name],
+                                                      self.updates[pop.name])
+        if op.intrinsic:   # intrinsic plasticity acts on the new state
+            var = pop.intrinsic.variable
+            new_state[var] = self.intrinsic_updates[pop.name](new_state[var], pop.spikes,
+                                                              *pop.intrinsic.coefficients(net.dt).values())
+        pop.state = new_state
+
+    def lower_ListSpikes(self, op) -> None:
+        """Nothing to do: tensors hold the spikes of every neuron."""
+
+    def lower_Propagate(self, op) -> None:
+        net, proj, step = self.net, self.net.projections[op.projection], self.step
+        spikes = proj.pre.spikes
+        if proj.plasticity is not None:
+            # a local rule rewrites these weights in place after the step, so autograd
+            # must not keep them: plastic projections pass no gradient upstream
+            spikes = spikes.detach()
+        if op.stp:
+            spikes = stp_efficacy(net, proj, spikes, step, self.stp_functions[proj.name])
+        ring = self.rings[op.ring]
+        for delay, contribution in self.deliveries[op.projection](spikes):
+            slot = (step + delay) % len(ring)
+            ring[slot] = ring[slot] + contribution
+
+    def lower_UpdateModulator(self, op) -> None:
+        update_modulator(self.net, op.modulator, self.step)
+
+    def lower_DecayTraces(self, op) -> None:
+        self.rules[op.projection].decay_traces()
+
+    def lower_PreSpikeEvents(self, op) -> None:
+        self.rules[op.projection].spike_events("pre", self.trial)
+
+    def lower_PostSpikeEvents(self, op) -> None:
+        self.rules[op.projection].spike_events("post", self.trial)
+
+    def lower_StepEvents(self, op) -> None:
+        self.rules[op.projection].step_events(self.step, self.trial)
+
+    def lower_Normalize(self, op) -> None:
+        self.rules[op.projection].normalize_if_due(self.step)
+
+    def lower_RecordSpikes(self, op) -> None:
+        mon = self.net.spike_monitors[op.monitor]
         b, k = torch.nonzero(mon.group.spikes.detach(), as_tuple=True)
-        mon.record(np.full(k.numel(), step, dtype=np.int64), k.cpu().numpy().astype(np.int32),
+        mon.record(np.full(k.numel(), self.step, dtype=np.int64), k.cpu().numpy().astype(np.int32),
                    b.cpu().numpy().astype(np.int32))
-    for mon in net.state_monitors:
-        if step % mon.every == 0:
+
+    def lower_RecordState(self, op) -> None:
+        mon = self.net.state_monitors[op.monitor]
+        if self.step % mon.every == 0:
             state = mon.group.state[mon.variable].detach()
             values = state[:, torch.as_tensor(mon.neurons, device=state.device)]
-            mon.record(np.array([step]), values.cpu().numpy()[None].astype(np.float64))
-    for mon in net.rate_monitors:
+            mon.record(np.array([self.step]), values.cpu().numpy()[None].astype(np.float64))
+
+    def lower_RecordRate(self, op) -> None:
+        mon = self.net.rate_monitors[op.monitor]
         mon.record(mon.group.spikes.detach().sum(1).cpu().numpy()[None].astype(np.int64))
-    for mon in net.count_monitors:
-        mon.reserve(trial + 1)
-        mon.counts[trial] += mon.group.spikes.detach().cpu().numpy().astype(np.int64)
+
+    def lower_RecordCounts(self, op) -> None:
+        mon = self.net.count_monitors[op.monitor]
+        mon.reserve(self.trial + 1)
+        mon.counts[self.trial] += mon.group.spikes.detach().cpu().numpy().astype(np.int64)
+
+

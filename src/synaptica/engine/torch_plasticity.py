@@ -15,12 +15,13 @@ import torch
 from synaptica.plasticity.base import weight_change_description
 
 
-def update_modulators(net, step: int) -> None:
-    for mod in net.modulators.values():
-        value = mod.value * mod.decay + mod.pulses_at(step)
-        if mod.source is not None:
-            value = value + mod.gain * mod.source.spikes.detach().sum(1).to(value.dtype).cpu()
-        mod.value.copy_(value)
+def update_modulator(net, m: int, step: int) -> None:
+    """Decay, this step's scheduled pulses, and ``gain`` per spike of the source group."""
+    mod = list(net.modulators.values())[m]
+    value = mod.value * mod.decay + mod.pulses_at(step)
+    if mod.source is not None:
+        value = value + mod.gain * mod.source.spikes.detach().sum(1).to(value.dtype).cpu()
+    mod.value.copy_(value)
 
 
 class TorchRule:
@@ -65,7 +66,7 @@ class TorchRule:
         return out
 
     def _event(self, event: str, mask: torch.Tensor | None, w: torch.Tensor, lr: float) -> torch.Tensor:
-        cls, state = type(self.rule), self.proj.plastic_state
+        state = self.proj.plastic_state
         pot, dep, *synapse_state = self.functions[event](*self._arguments(event, w))
         c = self.coefficients
         batch = state["traces_pre"].shape[1]
@@ -86,29 +87,37 @@ class TorchRule:
         for t, spec in enumerate(specs.values()):
             traces[t] = torch.where(spikes > 0, 1.0, traces[t]) if spec.mode == "set" else traces[t] + spikes
 
-    def step(self, step: int) -> None:
-        cls, state, net = type(self.rule), self.proj.plastic_state, self.net
-        trial = step // net.trial_steps if net.trial_steps else 0
-        lr = float(self.rule.learning_rates(trial, 1)[0])
+    def decay_traces(self) -> None:
+        state = self.proj.plastic_state
         with torch.no_grad():
             state["traces_pre"] *= self.decay_pre[:, None, None]
             state["traces_post"] *= self.decay_post[:, None, None]
-            pre_spikes = self.proj.pre.spikes.detach()
-            post_spikes = self.proj.post.spikes.detach()
-            w = self.weights()
-            if cls.on_pre is not None:
-                w = self._event("on_pre", pre_spikes[:, self.pre] > 0, w, lr)
-            self._bump(state["traces_pre"], self.rule.pre_traces, pre_spikes)
-            if cls.on_post is not None:
-                w = self._event("on_post", post_spikes[:, self.post] > 0, w, lr)
-            self._bump(state["traces_post"], self.rule.post_traces, post_spikes)
-            if cls.on_step is not None and step % self.interval == 0:
-                w = self._event("on_step", None, w, lr)
-            self.store(w)
-            if self.rule.normalize is not None and self.rule.normalize_every is not None:
-                every = max(1, int(round(self.rule.normalize_every / net.dt)))
-                if (step + 1) % every == 0:
-                    self.normalize()
+
+    def spike_events(self, side: str, trial: int) -> None:
+        """The rule on the synapses of ``side`` ("pre"/"post") neurons that spiked, then
+        their traces."""
+        cls, state = type(self.rule), self.proj.plastic_state
+        group, index = (self.proj.pre, self.pre) if side == "pre" else (self.proj.post, self.post)
+        with torch.no_grad():
+            spikes = group.spikes.detach()
+            if getattr(cls, f"on_{side}") is not None:
+                w = self._event(f"on_{side}", spikes[:, index] > 0, self.weights(), self._rate(trial))
+                self.store(w)
+            traces = self.rule.pre_traces if side == "pre" else self.rule.post_traces
+            self._bump(state[f"traces_{side}"], traces, spikes)
+
+    def step_events(self, step: int, trial: int) -> None:
+        if step % self.interval == 0:
+            with torch.no_grad():
+                self.store(self._event("on_step", None, self.weights(), self._rate(trial)))
+
+    def normalize_if_due(self, step: int) -> None:
+        every = max(1, int(round(self.rule.normalize_every / self.net.dt)))
+        if (step + 1) % every == 0:
+            self.normalize()
+
+    def _rate(self, trial: int) -> float:
+        return float(self.rule.learning_rates(trial, 1)[0])
 
     def store(self, w: torch.Tensor) -> None:
         with torch.no_grad():
@@ -127,7 +136,8 @@ def stp_efficacy(net, proj, spikes: torch.Tensor, step: int, on_spike) -> torch.
     """Tsodyks-Markram: update (u, x, last) of spiking presynaptic neurons; spikes x efficacy."""
     state = proj.plastic_state["stp"]
     u, x, last = state[0], state[1], state[2]
-    elapsed = torch.where(last >= 0, (step - last) * net.dt, torch.full_like(last, 1e300))
+    # no spike yet: an infinite interval (1e300 would overflow float32), which resets u and x
+    elapsed = torch.where(last >= 0, (step - last) * net.dt, torch.full_like(last, float("inf")))
     constants = proj.stp.constants()
     new_u, new_x, efficacy = on_spike(u, x, elapsed, *constants)
     fired = spikes.detach() > 0
@@ -151,11 +161,7 @@ def start_trial(net, rings: list, rules: list, step: int) -> None:
             for slot in range(len(ring)):
                 ring[slot] = torch.zeros_like(ring[slot])
         for proj in net.projections:
-            for key, tensor in proj.plastic_state.items():
-                if key == "stp":
-                    tensor[0], tensor[1], tensor[2] = 0.0, 1.0, -1.0
-                else:
-                    tensor.zero_()
+            proj.reset_plastic_state()
         for rule in rules:
             if rule.rule.normalize is not None and rule.rule.normalize_every is None:
                 rule.normalize()

@@ -53,6 +53,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 import numpy as np
 
 from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.plasticity.mechanism import StateBlock
 from synaptica.primitives import maximum, minimum, where
 from synaptica.neurons.base import Parameter, _validated
 
@@ -198,6 +199,21 @@ class PlasticityRule:
     @classmethod
     def event_functions(cls) -> dict[str, Callable]:
         return {k: getattr(cls, k) for k in ("on_pre", "on_post", "on_step") if getattr(cls, k) is not None}
+
+    # -- the plastic-mechanism protocol (see plasticity.mechanism) -----------------------
+    def state_blocks(self) -> tuple[StateBlock, ...]:
+        """Traces per pre- and postsynaptic neuron, state per synapse; all start at 0."""
+        return (StateBlock("traces_pre", "pre", tuple(self.pre_traces), (0.0,) * len(self.pre_traces)),
+                StateBlock("traces_post", "post", tuple(self.post_traces), (0.0,) * len(self.post_traces)),
+                StateBlock("synapse_state", "synapse", tuple(self.synapse_state),
+                           (0.0,) * len(self.synapse_state)))
+
+    def descriptions(self) -> dict[str, CheckedFunction]:
+        events = {"on_pre": "pre_spike", "on_post": "post_spike", "on_step": "step"}
+        return {events[e]: self.description(e) for e in self.event_functions()}
+
+    def reads(self) -> tuple[str, ...]:
+        return (*self.post_variables, *self.modulator_names.values())
 
     @classmethod
     def description(cls, event: str) -> CheckedFunction:

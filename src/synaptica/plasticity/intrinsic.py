@@ -41,6 +41,16 @@ class IntrinsicPlasticity:
         self.variable = variable
         self.values = validated_parameters("IntrinsicPlasticity", self.parameters, values)
 
+    def state_blocks(self) -> tuple:
+        """None of its own: it adapts a state variable of the population (``variable``)."""
+        return ()
+
+    def descriptions(self) -> dict[str, CheckedFunction]:
+        return {"after_update": self.description()}
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.variable,)
+
     @classmethod
     def description(cls) -> CheckedFunction:
         """The checked update: (variable, spike, coefficients...) -> new variable."""

@@ -24,6 +24,7 @@ Units: ``U`` dimensionless in (0, 1], time constants in ms.
 from __future__ import annotations
 
 from synaptica.engine.description import CheckedFunction, check_function
+from synaptica.plasticity.mechanism import StateBlock
 from synaptica.primitives import exp
 from synaptica.neurons.base import Parameter
 from synaptica.plasticity.base import validated_parameters
@@ -60,6 +61,16 @@ class TsodyksMarkram:
         if values["U"] > 1.0:
             raise ValueError(f"TsodyksMarkram: parameter 'U' must be in (0, 1], got {U!r}")
         self.U, self.tau_d, self.tau_f = values["U"], values["tau_d"], values["tau_f"]
+
+    def state_blocks(self) -> tuple[StateBlock, ...]:
+        """Per presynaptic neuron: u = 0, x = 1 and the step of the last spike (-1: none)."""
+        return (StateBlock("stp", "pre", ("u", "x", "last_step"), (0.0, 1.0, -1.0)),)
+
+    def descriptions(self) -> dict[str, CheckedFunction]:
+        return {"transmit": self.description()}
+
+    def reads(self) -> tuple[str, ...]:
+        return ()
 
     @classmethod
     def description(cls) -> CheckedFunction:

@@ -81,23 +81,27 @@ class Projection:
 
     # -- plasticity --------------------------------------------------------------------
     def attach(self, batch: int, dtype, device, plasticity=None, stp=None) -> None:
-        """Attach a long-term rule and/or short-term plasticity and allocate their state:
-        traces (n_traces, batch, n_pre | n_post), per-synapse state (n_state, batch,
-        n_synapses), Tsodyks-Markram (u, x, last spike step) per presynaptic neuron."""
+        """Attach a long-term rule and/or short-term plasticity and allocate the state each
+        declares (:meth:`~synaptica.plasticity.mechanism.PlasticMechanism.state_blocks`):
+        a (rows, batch, n_pre | n_post | n_synapses) tensor per block."""
         self.plasticity, self.stp = plasticity, stp
-        state = {}
-        if plasticity is not None:
-            rule = type(plasticity)
-            state["traces_pre"] = torch.zeros(len(rule.pre_traces), batch, self.pre.n, dtype=dtype, device=device)
-            state["traces_post"] = torch.zeros(len(rule.post_traces), batch, self.post.n, dtype=dtype,
-                                               device=device)
-            state["synapse_state"] = torch.zeros(len(rule.synapse_state), batch, self.n_synapses, dtype=dtype,
-                                                 device=device)
-        if stp is not None:
-            stp_state = torch.zeros(3, batch, self.pre.n, dtype=dtype, device=device)
-            stp_state[1], stp_state[2] = 1.0, -1.0
-            state["stp"] = stp_state
-        self.plastic_state = state
+        sizes = {"pre": self.pre.n, "post": self.post.n, "synapse": self.n_synapses}
+        self.plastic_state = {}
+        for block in self.state_blocks():
+            state = torch.empty(len(block.names), batch, sizes[block.over], dtype=dtype, device=device)
+            self.plastic_state[block.key] = state
+        self.reset_plastic_state()
+
+    def state_blocks(self) -> tuple:
+        """The state blocks of every plastic mechanism of this projection."""
+        return tuple(b for m in (self.plasticity, self.stp) if m is not None for b in m.state_blocks())
+
+    def reset_plastic_state(self) -> None:
+        """Every mechanism's state back to its declared initial values (trial starts)."""
+        with torch.no_grad():
+            for block in self.state_blocks():
+                for row, value in enumerate(block.initial):
+                    self.plastic_state[block.key][row] = value
 
     @property
     def negated_in_kernel(self) -> bool:
