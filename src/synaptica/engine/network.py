@@ -161,7 +161,7 @@ class Network:
         if wiring > 1:
             raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
         weight = 1.0 if weight is None else weight
-        common = dict(delay_steps=delay_steps, sign=sign, name=name)
+        common = dict(delay_steps=delay_steps, sign=sign, name=name, dtype=self.dtype)
         if p is not None:
             i, j = connectivity.random_pairs(pre.n, post.n, p, self.rng, allow_self)
             proj = Projection(pre, post, target, weights=weight, pre_index=i, post_index=j, **common)

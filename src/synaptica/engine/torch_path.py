@@ -30,7 +30,7 @@ def _synapse_delivery(proj, device):
         masks = {int(d): torch.as_tensor(delays == d, device=device) for d in np.unique(delays)}
         return lambda s: [(d, s @ (proj.synapse_weights() * m)) for d, m in masks.items()]
     pre = torch.as_tensor(np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr)), device=device)
-    post = torch.as_tensor(proj.indices, device=device)
+    post = torch.as_tensor(proj.indices.astype(np.int64), device=device)
 
     def deliver(s, select=None):
         w = proj.synapse_weights()

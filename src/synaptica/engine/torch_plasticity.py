@@ -33,8 +33,8 @@ class TorchRule:
         self.functions = {e: cls.description(e).build(primitives) for e in cls.event_functions()}
         self.apply = weight_change_description().build(primitives)
         pre, post = proj.synapse_index()
-        self.pre = torch.as_tensor(pre, device=net.device)
-        self.post = torch.as_tensor(post, device=net.device)
+        self.pre = torch.as_tensor(pre.astype(np.int64), device=net.device)
+        self.post = torch.as_tensor(post.astype(np.int64), device=net.device)
         self.coefficients = net.rule_coefficients(self.rule)
         decays = self.rule.trace_decays(net.dt)
         self.decay_pre, self.decay_post = (torch.as_tensor(d, dtype=net.dtype, device=net.device) for d in decays)

@@ -5,31 +5,47 @@ from __future__ import annotations
 import numpy as np
 
 
+def index_dtype(*sizes: int):
+    """int32 indices while every size fits (half the memory per synapse), else int64."""
+    return np.int32 if max(sizes, default=0) < 2**31 else np.int64
+
+
 def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
                  allow_self: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Each ordered pair connected independently with probability ``p`` (Bernoulli).
 
     Drawn by geometric skipping over the n_pre * n_post pairs, so the cost grows with
-    the number of synapses, not with the number of pairs.
+    the number of synapses, not with the number of pairs. The gaps are drawn in rounds
+    of ``expected`` values (the random stream, and so every network built from a seed,
+    does not depend on the block size) and turned into indices a block at a time, so the
+    temporary memory stays small beside the (pre, post) result (int32 where sizes allow).
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"connection probability must be in [0, 1], got {p}")
+    dtype = index_dtype(n_pre, n_post)
     total = n_pre * n_post
     if p == 0.0 or total == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+        empty = np.zeros(0, dtype=dtype)
+        return empty, empty.copy()
+    pres, posts = [], []
     if p == 1.0:
-        flat = np.arange(total, dtype=np.int64)
+        pre, post = np.divmod(np.arange(total, dtype=np.int64), n_post)
+        pres, posts = [pre.astype(dtype)], [post.astype(dtype)]
     else:
-        chunks, position = [], -1
         expected = int(total * p + 6 * np.sqrt(total * p) + 16)
+        block = 1 << 22
+        position = -1
         while position < total:
-            gaps = rng.geometric(p, size=expected)
-            flat = position + np.cumsum(gaps)
-            chunks.append(flat[flat < total])
-            position = flat[-1]
-        flat = np.concatenate(chunks)
-    pre, post = np.divmod(flat, n_post)
+            for start in range(0, expected, block):
+                gaps = rng.geometric(p, size=min(block, expected - start))
+                if position >= total:
+                    continue   # the rest of this round's draws: consumed, as one draw would
+                flat = position + np.cumsum(gaps)
+                position = int(flat[-1])
+                pre, post = np.divmod(flat[flat < total], n_post)
+                pres.append(pre.astype(dtype))
+                posts.append(post.astype(dtype))
+    pre, post = np.concatenate(pres), np.concatenate(posts)
     if not allow_self:
         keep = pre != post
         pre, post = pre[keep], post[keep]
@@ -41,7 +57,7 @@ def all_to_all(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def one_to_one(n: int) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.arange(n, dtype=np.int64)
+    idx = np.arange(n, dtype=index_dtype(n))
     return idx, idx.copy()
 
 

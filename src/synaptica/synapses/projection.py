@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from synaptica.synapses.connectivity import index_dtype
+
 SIGNS = {None: 0, "excitatory": 1, "inhibitory": -1}
 
 
@@ -26,7 +28,7 @@ class Projection:
 
     def __init__(self, pre, post, target: str, *, weights: Any = None, pre_index=None, post_index=None,
                  kernel=None, kernel_index=None, delay_steps: Any = 1, sign: str | None = None,
-                 name: str = "") -> None:
+                 name: str = "", dtype: torch.dtype | None = None) -> None:
         self.pre, self.post, self.target, self.name = pre, post, target, name
         if target not in getattr(post.model, "receptors", ()):
             raise ValueError(f"Projection '{name}': '{post.name}' ({type(post.model).__name__}) has no "
@@ -39,39 +41,49 @@ class Projection:
         self.conductance = bool(getattr(post.model, "conductance_based", False))
         self.kind = "dense" if pre_index is None else "sparse"
         self.kernel_index = None
+        wdtype = dtype if dtype is not None else torch.float64
         if self.kind == "dense":
             w = np.broadcast_to(np.asarray(weights, dtype=float), (pre.n, post.n))
-            self.weights = torch.tensor(np.array(w))
+            self.weights = torch.tensor(np.array(w), dtype=wdtype)
             n_synapses = pre.n * post.n
         else:
-            pre_index = np.asarray(pre_index, dtype=np.int64)
-            post_index = np.asarray(post_index, dtype=np.int64)
+            pre_index, post_index = np.asarray(pre_index), np.asarray(post_index)
             if pre_index.shape != post_index.shape:
                 raise ValueError(f"Projection '{name}': pre and post index arrays differ in length")
+            if pre_index.size and (pre_index.dtype.kind not in "iu" or post_index.dtype.kind not in "iu"):
+                raise ValueError(f"Projection '{name}': synapse indices must be integers")
             if pre_index.size and (pre_index.min() < 0 or pre_index.max() >= pre.n
                                    or post_index.min() < 0 or post_index.max() >= post.n):
                 raise ValueError(f"Projection '{name}': synapse indices out of range "
                                  f"(pre < {pre.n}, post < {post.n})")
-            order = np.argsort(pre_index, kind="stable")
-            pre_index, post_index = pre_index[order], post_index[order]
+            # CSR over presynaptic neurons; builders return pairs sorted already (no copy then)
+            order = None
+            if pre_index.size > 1 and np.any(pre_index[1:] < pre_index[:-1]):
+                order = np.argsort(pre_index, kind="stable")
+                pre_index, post_index = pre_index[order], post_index[order]
             self.indptr = np.searchsorted(pre_index, np.arange(pre.n + 1)).astype(np.int64)
-            self.indices = post_index.astype(np.int64)
+            self.indices = np.ascontiguousarray(post_index, dtype=index_dtype(post.n))
             n_synapses = pre_index.size
+            del pre_index, post_index
             if kernel is not None:
-                self.kernel_index = np.asarray(kernel_index, dtype=np.int64)[order]
-                self.weights = torch.tensor(np.asarray(kernel, dtype=float))
+                self.kernel_index = np.asarray(kernel_index, dtype=np.int64)
+                if order is not None:
+                    self.kernel_index = self.kernel_index[order]
+                self.weights = torch.tensor(np.asarray(kernel, dtype=float), dtype=wdtype)
+            elif np.ndim(weights) == 0:   # one value for all: no float64 temporary per synapse
+                self.weights = torch.full((n_synapses,), float(weights), dtype=wdtype)
             else:
-                w = np.broadcast_to(np.asarray(weights, dtype=float), (n_synapses,))
-                if np.ndim(weights) == 1:
-                    w = np.asarray(weights, dtype=float)[order]
-                self.weights = torch.tensor(np.array(w))
+                w = np.asarray(weights, dtype=float)
+                if w.shape != (n_synapses,):
+                    raise ValueError(f"Projection '{name}': {w.size} weights for {n_synapses} synapses")
+                self.weights = torch.tensor(w if order is None else w[order], dtype=wdtype)
         self._check_weights()
         delays = np.asarray(delay_steps)
         if delays.ndim and delays.size != n_synapses:
             raise ValueError(f"Projection '{name}': {delays.size} delays for {n_synapses} synapses")
         if np.any(delays < 1):
             raise ValueError(f"Projection '{name}': every delay must be at least one step (dt)")
-        if delays.ndim and self.kind == "sparse":
+        if delays.ndim and self.kind == "sparse" and order is not None:
             delays = delays[order]
         self.delay_steps = delays.astype(np.int64) if delays.ndim else int(delays)
         self.n_synapses = n_synapses
