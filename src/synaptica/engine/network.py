@@ -30,6 +30,7 @@ from synaptica.engine.population import (CurrentInput, Group, GroupView, Poisson
                                          SpikeGeneratorInput)
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
+from synaptica.synapses.connectivity import index_dtype
 from synaptica.synapses.projection import Projection
 
 ProgressCallback = Callable[[int, int], None]
@@ -195,8 +196,8 @@ class Network:
                        in_shape, stride, padding, allow_self: bool, **options) -> Projection:
         """Wire the neurons of views (``pop[a:b]``) as explicit synapses between the whole
         groups: indices and the dense weight matrix are given relative to the views."""
-        pre_map = pre.indices if isinstance(pre, GroupView) else np.arange(pre.n)
-        post_map = post.indices if isinstance(post, GroupView) else np.arange(post.n)
+        pre_map = pre.indices if isinstance(pre, GroupView) else np.arange(pre.n, dtype=index_dtype(pre.n))
+        post_map = post.indices if isinstance(post, GroupView) else np.arange(post.n, dtype=index_dtype(post.n))
         pre_group = pre.group if isinstance(pre, GroupView) else pre
         post_group = post.group if isinstance(post, GroupView) else post
         if (pre_index is None) != (post_index is None):

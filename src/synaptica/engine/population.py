@@ -56,7 +56,7 @@ class GroupView:
             raise ValueError(f"'{group.name}'[{index!r}] selects no neurons")
         if np.unique(indices).size != indices.size:
             raise ValueError(f"'{group.name}'[{index!r}] selects a neuron twice")
-        self.group, self.indices = group, indices.astype(np.int64)
+        self.group, self.indices = group, indices.astype(np.int32 if group.n < 2**31 else np.int64)
         self.n = int(indices.size)
         self.name = f"{group.name}[{_describe(index)}]"
 

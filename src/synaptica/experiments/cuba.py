@@ -66,7 +66,6 @@ def build_cuba(p: dict):
     """The network, its population and spike monitor, from resolved parameters ``p``."""
     from synaptica.engine.network import Network
     from synaptica.neurons import LIF
-    from synaptica.synapses.connectivity import random_pairs
 
     dtype = torch.float64 if p["dtype"] == "float64" else torch.float32
     net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=dtype)
@@ -75,11 +74,10 @@ def build_cuba(p: dict):
                 v_reset=p["v_reset"], v_th=p["v_th"], r_m=1.0, t_ref=p["t_ref"])
     cells = net.add_population(n, model, name="cells")
     cells.v[:] = torch.as_tensor(p["v_reset"] + net.rng.random(n) * (p["v_th"] - p["v_reset"]), dtype=dtype)
-    pre, post = random_pairs(n_exc, n, p["p_connect"], net.rng)
-    net.connect(cells, cells, pre_index=pre, post_index=post, weight=p["w_exc"], target="i_exc",
+    # the first n_exc neurons excite, the rest inhibit (Brian2's subgroups: cells[:n_exc])
+    net.connect(cells[:n_exc], cells, p=p["p_connect"], weight=p["w_exc"], target="i_exc",
                 delay=p["delay_ms"], sign="excitatory", name="exc")
-    pre, post = random_pairs(n - n_exc, n, p["p_connect"], net.rng)
-    net.connect(cells, cells, pre_index=pre + n_exc, post_index=post, weight=p["w_inh"], target="i_inh",
+    net.connect(cells[n_exc:], cells, p=p["p_connect"], weight=p["w_inh"], target="i_inh",
                 delay=p["delay_ms"], sign="inhibitory", name="inh")
     return net, cells, net.monitor_spikes(cells)
 
