@@ -376,6 +376,7 @@ class Network:
         else:
             self._prepare()
         self._check_finite_weights()
+        self._run_weights: dict[int, np.ndarray] = {}
         for mon in self.state_monitors:
             mon.record_initial(self.step)
         while self.step < end:
@@ -395,6 +396,9 @@ class Network:
     def _check_finite_weights(self) -> None:
         """Refuse to run with a NaN or infinite weight (on every path, before any step)."""
         for proj in self.projections:
+            # a float64 sum is finite exactly when every weight is (one pass, no mask)
+            if bool(torch.isfinite(proj.weights.detach().sum(dtype=torch.float64))):
+                continue
             finite = torch.isfinite(proj.weights.detach())
             if not bool(finite.all()):
                 where_ = tuple(int(i) for i in torch.nonzero(~finite)[0])
@@ -426,6 +430,7 @@ class Network:
             from synaptica.engine.cpu import CompiledLoop
             self._compiled = CompiledLoop(self)
             # numba compiles (or loads from its cache) on the first call: a zero-step call.
+            self._run_weights = {}
             self._compiled.run(self.step, self.step, self._kernel_values(0))
 
     def _run_chunk(self, chunk_end: int) -> None:
@@ -501,7 +506,11 @@ class Network:
             v[f"mod{m}_psteps"], v[f"mod{m}_pamounts"] = mod.pulse_steps, mod.pulse_amounts
             v[f"mod{m}_ptr"] = np.array([np.searchsorted(mod.pulse_steps, self.step)], dtype=np.int64)
         for p, proj in enumerate(self.projections):
-            v[f"p{p}_w"] = proj.kernel_weights()
+            # computed once per run, not per chunk: for signed or large projections this is
+            # a pass over every synapse (the kernel changes plastic ones in place)
+            if p not in self._run_weights:
+                self._run_weights[p] = proj.kernel_weights()
+            v[f"p{p}_w"] = self._run_weights[p]
             v[f"p{p}_wf"] = v[f"p{p}_w"].reshape(-1)
             v[f"p{p}_delay"] = proj.delay_steps
             if proj.kind == "sparse":

@@ -117,16 +117,23 @@ class Projection:
 
     @property
     def negated_in_kernel(self) -> bool:
-        """Inhibitory current synapses: weights are kept as magnitudes and subtracted."""
-        return self.sign == "inhibitory" and not self.conductance
+        """Plastic inhibitory current synapses: the rule sees weight magnitudes, so the
+        compiled loop keeps magnitudes and subtracts them."""
+        return self.sign == "inhibitory" and not self.conductance and self.plasticity is not None
 
     def kernel_weights(self) -> np.ndarray:
-        """Per-synapse weights as the compiled loop uses them: magnitudes for inhibitory
-        current synapses (see :attr:`negated_in_kernel`), else signed. They keep the
-        network's dtype (a view where possible, never a widened copy), so plastic weights
-        have one precision whether a run is cut into chunks or not."""
-        w = self.synapse_weights().detach().cpu().numpy()
-        return np.ascontiguousarray(np.abs(w) if self.negated_in_kernel else w)
+        """Per-synapse weights as the compiled loop uses them: magnitudes for plastic
+        inhibitory current synapses (see :attr:`negated_in_kernel`), else signed. A view
+        of :attr:`weights` whenever they satisfy their sign already (no pass that copies
+        every synapse), in the network's dtype, so plastic weights have one precision
+        whether a run is cut into chunks or not."""
+        w = self.synapse_weights(self.weights.detach()) if self.kernel_index is not None else self.weights.detach()
+        w = np.ascontiguousarray(w.cpu().numpy())
+        if self.sign is None or w.size == 0:
+            return w
+        if self.conductance or self.sign == "excitatory" or self.negated_in_kernel:
+            return w if w.min() >= 0 else np.abs(w)
+        return w if w.max() <= 0 else -np.abs(w)
 
     def store_kernel_weights(self, w: np.ndarray) -> None:
         """Write weights changed by plasticity on the compiled path back into ``weights``."""
