@@ -391,3 +391,40 @@ def test_trial_start_restores_declared_initial_state(backend):
     net.run(0.1, backend=backend)
     assert float(proj.plastic_state["traces_pre"].abs().sum()) == 0.0
     assert proj.plastic_state["stp"][:, 0].tolist() == [[0.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]
+
+
+# -- 8: checkpoints keep static structure out ---------------------------------------------------
+def test_checkpoint_stores_static_weights_as_fingerprint(tmp_path):
+    def build(seed: int = 4):
+        net = Network(dt=0.1, seed=seed)
+        src = net.add_poisson(200, 30.0)
+        pop = net.add_population(100, LIF())
+        static = net.connect(src, pop, p=0.3, weight=20.0)
+        plastic = net.connect(src, pop, p=0.1, weight=1.0, plasticity=PairSTDP(w_max=5.0))
+        return net, pop, static, plastic
+
+    net, pop, static, plastic = build()
+    path = tmp_path / "ck.npz"
+    net.run(20.0)
+    net.save_checkpoint(path)
+    with np.load(path) as data:
+        assert "projection.0.weights" not in data.files and "projection.0.weights_fingerprint" in data.files
+        assert "projection.1.weights" in data.files     # plastic weights are state
+        assert data["projection.0.weights_fingerprint"].size < static.n_synapses / 10
+    net.run(20.0)
+
+    resumed, pop2, _, plastic2 = build()
+    resumed.load_checkpoint(path)
+    resumed.run(20.0)
+    assert torch.equal(pop.state["v"], pop2.state["v"]) and torch.equal(plastic.weights, plastic2.weights)
+
+    other, *_ = build(seed=5)                      # another seed: other static weights
+    with pytest.raises(Exception, match="static weights of projection"):
+        other.load_checkpoint(path)
+
+    edited, _, static3, _ = build()
+    with torch.no_grad():
+        static3.weights[7] += 1.0                   # edited since built: saved in full
+    edited.save_checkpoint(tmp_path / "edited.npz")
+    with np.load(tmp_path / "edited.npz") as data:
+        assert "projection.0.weights" in data.files

@@ -185,6 +185,7 @@ class Network:
         else:
             proj = Projection(pre, post, target, weights=weight, **common)
         proj.weights = proj.weights.to(device=self.device, dtype=self.dtype)
+        proj.built_fingerprint = proj.weight_fingerprint()
         if plasticity is not None:
             plasticity.validate_for(proj, self)
         proj.attach(self.batch_size, self.dtype, self.device, plasticity, stp)
@@ -564,7 +565,14 @@ class Network:
         for r, buf in enumerate(self.buffers):
             out[f"buffer.{r}"] = buf.detach().cpu().numpy()
         for p, proj in enumerate(self.projections):
-            out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
+            # Static weights are rebuilt from the seed with the network: a checkpoint keeps
+            # their fingerprint only (a few numbers, not a copy of every synapse) and the
+            # weights themselves only once something changed them (plasticity, training).
+            fingerprint = proj.weight_fingerprint()
+            if proj.plasticity is None and np.array_equal(fingerprint, proj.built_fingerprint):
+                out[f"projection.{p}.weights_fingerprint"] = fingerprint
+            else:
+                out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
         for p, proj in enumerate(self.projections):
             for key, tensor in proj.plastic_state.items():
                 out[f"projection.{p}.{key}"] = tensor.detach().cpu().numpy()
@@ -599,6 +607,19 @@ class Network:
                              f"delete it to start afresh")
         self._prepare()
         expected = self.state_arrays()
+        for p, proj in enumerate(self.projections):   # weights saved in full or as fingerprint
+            full, short = f"projection.{p}.weights", f"projection.{p}.weights_fingerprint"
+            expected.pop(full, None), expected.pop(short, None)
+            if full in arrays:
+                expected[full] = proj.weights.detach().cpu().numpy()
+            elif short in arrays:
+                if not np.array_equal(arrays[short], proj.weight_fingerprint()):
+                    raise CheckpointError(f"checkpoint {path}: the static weights of projection '{proj.name}' "
+                                          f"differ from this network's (built from another seed or "
+                                          f"configuration); delete the checkpoint to start afresh")
+            else:
+                raise CheckpointError(f"checkpoint {path}: does not match this network (no weights of "
+                                      f"projection '{proj.name}')")
         missing = sorted(set(expected) - set(arrays))
         if missing:
             raise CheckpointError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
@@ -616,7 +637,8 @@ class Network:
             buf.copy_(torch.from_numpy(arrays[f"buffer.{r}"]))
         for p, proj in enumerate(self.projections):
             with torch.no_grad():
-                proj.weights.copy_(torch.from_numpy(arrays[f"projection.{p}.weights"]))
+                if f"projection.{p}.weights" in arrays:
+                    proj.weights.copy_(torch.from_numpy(arrays[f"projection.{p}.weights"]))
                 for key, tensor in proj.plastic_state.items():
                     tensor.copy_(torch.from_numpy(arrays[f"projection.{p}.{key}"]))
         for name, mod in self.modulators.items():

@@ -135,6 +135,19 @@ class Projection:
             return w if w.min() >= 0 else np.abs(w)
         return w if w.max() <= 0 else -np.abs(w)
 
+    def weight_fingerprint(self) -> np.ndarray:
+        """A short summary of the weights that a rebuild from another seed, training or an
+        edit changes: the float64 sum of every block of 2^16 synapses and a strided sample
+        of 64 values. One pass without a copy, and deterministic (NumPy's pairwise sums do
+        not depend on thread counts), so a checkpoint can store it in place of the weights."""
+        w = np.ascontiguousarray(self.weights.detach().cpu().numpy()).reshape(-1)
+        block = 1 << 16
+        whole = (w.size // block) * block
+        sums = w[:whole].reshape(-1, block).sum(axis=1, dtype=np.float64)
+        tail = w[whole:].sum(dtype=np.float64, keepdims=True)
+        sample = w[:: max(1, w.size // 64)][:64].astype(np.float64)
+        return np.concatenate([[float(w.size)], sums, tail, sample])
+
     def store_kernel_weights(self, w: np.ndarray) -> None:
         """Write weights changed by plasticity on the compiled path back into ``weights``."""
         with torch.no_grad():
