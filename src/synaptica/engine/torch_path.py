@@ -4,6 +4,11 @@ Used for CUDA devices and whenever gradients must flow (training): the neuron mo
 ``update`` functions are the same as on the compiled path, rebound to torch primitives,
 with ``spike`` a Heaviside whose backward pass is a surrogate gradient. State tensors are
 replaced, not modified in place, so autograd sees the whole run.
+
+Nothing waits for the device within a chunk: input schedules (Poisson probabilities,
+given spike times, injected currents) are on the device before the first step,
+modulators stay there, and monitors collect device tensors that reach the host once per
+chunk (as does the finiteness check, see ``Network.run``).
 """
 from __future__ import annotations
 
@@ -82,18 +87,72 @@ class TorchStep:
         self.intrinsic_updates = {p.name: type(p.intrinsic).description().build(primitives)
                                   for p in net.populations if p.intrinsic is not None}
         self.operations = [(getattr(self, f"lower_{type(op).__name__}"), op) for op in step_operations(net)]
+        self.currents = [torch.as_tensor(c.values, dtype=net.dtype, device=device) for c in net.currents]
+        self.poisson_probability: dict[tuple[int, int], torch.Tensor] = {}
+        self.recorded: dict[tuple[str, int], list] = {}   # monitor -> device tensors of this chunk
 
     def run(self, n_steps: int) -> None:
         net = self.net
-        for step in range(net.step, net.step + n_steps):
-            self.step = step
-            self.trial = step // net.trial_steps if net.trial_steps else 0
-            for lower, op in self.operations:
-                lower(op)
-            net.step = step + 1
+        start = net.step
+        homes = {name: mod.value for name, mod in net.modulators.items()}
+        for mod in net.modulators.values():   # on the device for the chunk, home afterwards
+            mod.value = mod.value.to(net.device)
+        self.generator_steps = self._generator_schedule(start, start + n_steps)
+        try:
+            for step in range(start, start + n_steps):
+                self.step = step
+                self.trial = step // net.trial_steps if net.trial_steps else 0
+                for lower, op in self.operations:
+                    lower(op)
+                net.step = step + 1
+        finally:
+            for name, mod in net.modulators.items():
+                homes[name].copy_(mod.value.detach().cpu())
+                mod.value = homes[name]
+            self._flush(start)
         # input still in flight stays in the graph: the next chunk continues from these
         # tensors, so gradients cross chunk boundaries (a copy under no_grad would cut them)
         net.buffers = [torch.stack(ring) for ring in self.rings]
+
+    def _generator_schedule(self, first: int, end: int) -> dict[int, dict[int, torch.Tensor]]:
+        """Given spikes of this chunk: group -> step -> ids on the device (one transfer)."""
+        out = {}
+        for g, group in enumerate(self.net.groups):
+            if isinstance(group, SpikeGeneratorInput):
+                steps, ids = self.events[group.name]
+                inside = (steps >= first) & (steps < end)
+                device_ids = torch.as_tensor(ids[inside], device=self.net.device)
+                starts = np.flatnonzero(np.r_[True, np.diff(steps[inside]) != 0]) if inside.any() else []
+                bounds = list(starts) + [int(inside.sum())]
+                out[g] = {int(steps[inside][a]): device_ids[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+        return out
+
+    def _flush(self, start: int) -> None:
+        """This chunk's monitor records to the host: one transfer per monitor."""
+        net = self.net
+        for (kind, m), chunks in self.recorded.items():
+            if not chunks:
+                continue
+            if kind == "spikes":
+                mon = net.spike_monitors[m]
+                steps = torch.cat([torch.full((c.shape[0],), st, dtype=torch.int64, device=c.device)
+                                   for st, c in chunks])
+                events = torch.cat([c for _, c in chunks]).cpu().numpy()
+                order = np.lexsort((events[:, 1], events[:, 0], steps.cpu().numpy()))
+                mon.record(steps.cpu().numpy()[order], events[order, 1].astype(np.int32),
+                           events[order, 0].astype(np.int32))
+            elif kind == "state":
+                mon = net.state_monitors[m]
+                mon.record(np.array([st for st, _ in chunks]),
+                           torch.stack([c for _, c in chunks]).cpu().numpy().astype(np.float64))
+            elif kind == "rate":
+                net.rate_monitors[m].record(torch.stack(chunks).cpu().numpy().astype(np.int64))
+            elif kind == "counts":
+                mon = net.count_monitors[m]
+                for trial, counts in chunks:
+                    mon.reserve(trial + 1)
+                    mon.counts[trial] += counts.cpu().numpy().astype(np.int64)
+        self.recorded = {}
 
     # -- lowerings of the step's operations (see engine.step_order) -------------------------
     def lower_TrialStart(self, op) -> None:
@@ -103,17 +162,21 @@ class TorchStep:
 
     def lower_EmitPoisson(self, op) -> None:
         net, group = self.net, self.net.groups[op.group]
-        row = group.rates_hz[group.row(self.trial)]
-        prob = torch.as_tensor(row * net.dt * 1e-3, dtype=net.dtype, device=net.device)
+        row = group.row(self.trial)
+        key = (op.group, row)
+        if key not in self.poisson_probability:   # one transfer per rate row, not per step
+            self.poisson_probability[key] = torch.as_tensor(group.rates_hz[row] * net.dt * 1e-3,
+                                                            dtype=net.dtype, device=net.device)
         draw = torch.rand(net.batch_size, group.n, generator=net.torch_generator, device=net.device,
                           dtype=net.dtype)
-        group.spikes = (draw < prob).to(net.dtype)
+        group.spikes = (draw < self.poisson_probability[key]).to(net.dtype)
 
     def lower_EmitGenerator(self, op) -> None:
         net, group = self.net, self.net.groups[op.group]
-        steps, ids = self.events[group.name]
         spikes = torch.zeros(net.batch_size, group.n, dtype=net.dtype, device=net.device)
-        spikes[:, torch.as_tensor(ids[steps == self.step], device=net.device)] = 1.0
+        ids = self.generator_steps[op.group].get(self.step)
+        if ids is not None:
+            spikes[:, ids] = 1.0
         group.spikes = spikes
 
     def lower_UpdatePopulation(self, op) -> None:
@@ -126,10 +189,9 @@ class TorchStep:
             ring[slot] = torch.zeros_like(ring[slot])
         i_ext = pop.i_ext
         for c in op.currents:
-            current = net.currents[c]
-            row = step - current.start_step
-            if 0 <= row < current.values.shape[0]:
-                i_ext = i_ext + torch.as_tensor(current.values[row], dtype=net.dtype, device=net.device)
+            row = step - net.currents[c].start_step
+            if 0 <= row < self.currents[c].shape[0]:
+                i_ext = i_ext + self.currents[c][row]
         new_state, pop.spikes = type(pop.model).step(state, i_ext, self.coefficients[pop.name],
                                                       self.updates[pop.name])
         if op.intrinsic:   # intrinsic plasticity acts on the new state
@@ -174,25 +236,23 @@ class TorchStep:
         self.rules[op.projection].normalize_if_due(self.step)
 
     def lower_RecordSpikes(self, op) -> None:
-        mon = self.net.spike_monitors[op.monitor]
-        b, k = torch.nonzero(mon.group.spikes.detach(), as_tuple=True)
-        mon.record(np.full(k.numel(), self.step, dtype=np.int64), k.cpu().numpy().astype(np.int32),
-                   b.cpu().numpy().astype(np.int32))
+        spikes = self.net.spike_monitors[op.monitor].group.spikes.detach()
+        self.recorded.setdefault(("spikes", op.monitor), []).append((self.step, torch.nonzero(spikes)))
 
     def lower_RecordState(self, op) -> None:
         mon = self.net.state_monitors[op.monitor]
         if self.step % mon.every == 0:
             state = mon.group.state[mon.variable].detach()
             values = state[:, torch.as_tensor(mon.neurons, device=state.device)]
-            mon.record(np.array([self.step]), values.cpu().numpy()[None].astype(np.float64))
+            self.recorded.setdefault(("state", op.monitor), []).append((self.step, values))
 
     def lower_RecordRate(self, op) -> None:
         mon = self.net.rate_monitors[op.monitor]
-        mon.record(mon.group.spikes.detach().sum(1).cpu().numpy()[None].astype(np.int64))
+        self.recorded.setdefault(("rate", op.monitor), []).append(mon.group.spikes.detach().sum(1))
 
     def lower_RecordCounts(self, op) -> None:
         mon = self.net.count_monitors[op.monitor]
-        mon.reserve(self.trial + 1)
-        mon.counts[self.trial] += mon.group.spikes.detach().cpu().numpy().astype(np.int64)
-
-
+        chunks = self.recorded.setdefault(("counts", op.monitor), [])
+        if not chunks or chunks[-1][0] != self.trial:
+            chunks.append((self.trial, torch.zeros_like(mon.group.spikes.detach())))
+        chunks[-1][1].add_(mon.group.spikes.detach())

@@ -19,8 +19,8 @@ def update_modulator(net, m: int, step: int) -> None:
     """Decay, this step's scheduled pulses, and ``gain`` per spike of the source group."""
     mod = list(net.modulators.values())[m]
     value = mod.value * mod.decay + mod.pulses_at(step)
-    if mod.source is not None:
-        value = value + mod.gain * mod.source.spikes.detach().sum(1).to(value.dtype).cpu()
+    if mod.source is not None:   # on the device (see TorchStep.run): no transfer per step
+        value = value + mod.gain * mod.source.spikes.detach().sum(1).to(value.dtype)
     mod.value.copy_(value)
 
 

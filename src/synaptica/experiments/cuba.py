@@ -62,18 +62,19 @@ def _check_duration(p: dict) -> str | None:
     return None
 
 
-def build_cuba(p: dict):
-    """The network, its population and spike monitor, from resolved parameters ``p``."""
+def build_cuba(p: dict, device: str = "cpu"):
+    """The network, its population and spike monitor, from resolved parameters ``p``
+    (on ``device``: a CUDA network runs the torch path)."""
     from synaptica.engine.network import Network
     from synaptica.neurons import LIF
 
     dtype = torch.float64 if p["dtype"] == "float64" else torch.float32
-    net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=dtype)
+    net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=dtype, device=device)
     n, n_exc = p["n"], int(round(p["exc_fraction"] * p["n"]))
     model = LIF(tau_m=p["tau_m"], tau_exc=p["tau_exc"], tau_inh=p["tau_inh"], v_rest=p["v_rest"],
                 v_reset=p["v_reset"], v_th=p["v_th"], r_m=1.0, t_ref=p["t_ref"])
     cells = net.add_population(n, model, name="cells")
-    cells.v[:] = torch.as_tensor(p["v_reset"] + net.rng.random(n) * (p["v_th"] - p["v_reset"]), dtype=dtype)
+    cells.set_state(v=p["v_reset"] + net.rng.random(n) * (p["v_th"] - p["v_reset"]))
     # the first n_exc neurons excite, the rest inhibit (Brian2's subgroups: cells[:n_exc])
     net.connect(cells[:n_exc], cells, p=p["p_connect"], weight=p["w_exc"], target="i_exc",
                 delay=p["delay_ms"], sign="excitatory", name="exc")
