@@ -444,3 +444,17 @@ def test_exact_lif_trace_precision_by_dtype(backend, dtype, bound):
     assert error < bound
     if dtype == torch.float32:
         assert error > 1e-6       # float32 storage rounding is visible: the claim is not vacuous
+
+
+def test_readme_user_model_example_runs_on_both_paths(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("# my_models.py (the source must be in a file)")
+    script = tmp_path / "my_models.py"
+    script.write_text(readme[start:readme.index("```", start)])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    assert lines["cpu"] == lines["torch"] == "[ 3  7 11 15 19]"
