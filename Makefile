@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/synaptica run stdp-digits --out runs/stdp-digits
 
 test: $(STAMP)
+	$(PY) -m ruff check src tests bench examples
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -37,7 +37,8 @@ def main() -> None:
     for peer in ("brian2_cpp_standalone", "nest"):
         r = np.array([x["mean_rate_hz"] for x in reference[peer]])
         c = np.array([x["cv_isi"] for x in reference[peer]])
-        print(f"{peer} (seeds 1-{r.size}): rate {r.mean():.2f} ± {r.std(ddof=1):.2f} Hz, ISI CV {c.mean():.3f} ± {c.std(ddof=1):.3f}")
+        print(f"{peer} (seeds 1-{r.size}): rate {r.mean():.2f} ± {r.std(ddof=1):.2f} Hz, "
+              f"ISI CV {c.mean():.3f} ± {c.std(ddof=1):.3f}")
 
 
 if __name__ == "__main__":

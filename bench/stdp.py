@@ -49,8 +49,8 @@ def run_synaptica(data: Path, n_images: int, repeats: int, n_exc: int, batch: in
         counts = model.present(chunk, learn=True)
         rates.append(len(chunk) / (time.perf_counter() - t))
         spikes.append(float(counts.sum(1).mean()))
-    return {"peer": "synaptica" if batch == 1 else f"synaptica-batch{batch}", "n_images": n_images, "setup_s": setup, "images_per_s": statistics.median(rates),
-            "all_images_per_s": rates, "exc_spikes_per_image": float(np.mean(spikes))}
+    return {"peer": "synaptica" if batch == 1 else f"synaptica-batch{batch}", "n_images": n_images, "setup_s": setup,
+            "images_per_s": statistics.median(rates), "all_images_per_s": rates, "exc_spikes_per_image": float(np.mean(spikes))}
 
 
 def run_peer(script: str, data: Path, n_images: int, n_exc: int) -> dict:

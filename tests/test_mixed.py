@@ -89,7 +89,7 @@ def test_gradient_flows_through_fixed_projections_to_upstream_gradient_weights()
 
 def test_a_stdp_hidden_layer_with_gradient_readout_learns_digits():
     out = stdp_readout_digits(n_hidden=64, batch=16, n_train=384, n_test=128, seed=0)
-    trainer, net = out["trainer"], out["net"]
+    net = out["net"]
     plastic, readout = proj(net, "pixels->hidden"), proj(net, "hidden->readout")
     assert out["plastic_change_pA"] > 0.5                        # STDP changed the hidden weights
     assert plastic.weights.grad is None and not plastic.weights.requires_grad

@@ -80,7 +80,8 @@ class SpikeRecord:
         if times.size == 0:
             raise SpikeRecordError(f"{where}the record is empty: it has no spikes")
         if not np.all(np.isfinite(times)):
-            raise SpikeRecordError(f"{where}spike times contain NaN or infinity (first at index {int(np.argmin(np.isfinite(times)))})")
+            first = int(np.argmin(np.isfinite(times)))
+            raise SpikeRecordError(f"{where}spike times contain NaN or infinity (first at index {first})")
         if not (np.isfinite(t_start) and np.isfinite(t_stop)):
             raise SpikeRecordError(f"{where}t_start and t_stop must be finite, got {t_start} and {t_stop}")
         if t_start < 0 or times[0] < 0 or np.any(times < 0):

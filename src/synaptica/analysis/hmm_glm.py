@@ -169,7 +169,7 @@ class HMMGLM(BaseEstimator):
     def _init_params(self, counts: np.ndarray, posterior: np.ndarray) -> None:
         import torch
 
-        K, (T, N), B = self.n_states, counts.shape, self.n_basis
+        K, N, B = self.n_states, counts.shape[1], self.n_basis
         occupancy = posterior.sum(axis=0)[:, None] + 1e-12
         mean = (posterior.T @ counts) / occupancy  # (K, N) counts per bin
         floor = max(counts.mean(), 1e-12) * 1e-3

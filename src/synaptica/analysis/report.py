@@ -124,7 +124,8 @@ def _complexity(record: SpikeRecord, result: Analysis, bin_size: float) -> None:
     per_unit = spike_train_complexity(record, bin_size)
     result.arrays["lz_complexity"] = per_unit
     result.metrics["complexity"] = {"lz_unit_mean": _mean(per_unit),
-                                    "lz_population_patterns": float(population_complexity(record, bin_size, population="patterns")),
+                                    "lz_population_patterns": float(population_complexity(record, bin_size,
+                                                                                          population="patterns")),
                                     "lz_bin_s": bin_size}
 
 

@@ -5,7 +5,8 @@ The network is a coupled Poisson GLM (:func:`synaptica.analysis.synthetic.simula
 ``n_units`` neurons with sparse signed coupling, switching between ``n_states`` hidden
 states by a Markov chain with mean dwell ``mean_dwell_s``. Each state keeps the shared
 backbone of connections and adds its own (``state_specific`` of each state's edges, drawn
-from the pairs no other state uses; signs and magnitudes as in ``random_coupling``), and has its own baseline rates, as in the switching-state simulations of
+from the pairs no other state uses; signs and magnitudes as in ``random_coupling``), and
+has its own baseline rates, as in the switching-state simulations of
 Li et al. (ICLR 2024, "One-hot Generalized Linear Model for Switching Brain State
 Discovery"). The record then goes through :func:`synaptica.analysis.report.analyze_record`,
 the same code as ``synaptica analyze``, with an HMM-GLM for the states.
@@ -131,8 +132,9 @@ def run_brain_states(p: dict, progress: ProgressCallback | None = None) -> Exper
         for k in range(n_states):
             metrics[f"state_connectivity_auc_{permutation[k]}"] = _auc(coupling[permutation[k]], per_state[k])
         times = record.t_start + p["state_bin"] * np.arange(true.size)
+        probabilities = analysis.arrays["state_probabilities"][: true.size, np.argsort(permutation)]
         figure_set["states.png"] = partial(figures.plot_states, times, permutation[inferred], true=true,
-                                           probabilities=analysis.arrays["state_probabilities"][: true.size, np.argsort(permutation)])
+                                           probabilities=probabilities)
     metrics["n_true_edges"] = int((union > 0).sum() - np.count_nonzero(np.diag(union)))
     if progress:
         progress(3, 3)

@@ -127,8 +127,9 @@ def make_learnable(population, name: str, init: Any = None) -> _Constrained:
     """Make parameter ``name`` of an engine population learnable, per neuron.
 
     The parametrisation follows the parameter's declaration: ``positive`` -> :class:`Positive`,
-    ``non_negative`` -> :class:`Positive` (initial zeros raised to 1e-6), otherwise :class:`Unconstrained`. ``init``: initial values (scalar or (n,)); default the
-    model's current value. Returns the module; its ``raw`` tensor is what an optimiser
+    ``non_negative`` -> :class:`Positive` (initial zeros raised to 1e-6), otherwise
+    :class:`Unconstrained`. ``init``: initial values (scalar or (n,)); default the model's
+    current value. Returns the module; its ``raw`` tensor is what an optimiser
     updates. Only the torch path (``backend="torch"``) uses it.
     """
     model = population.model
