@@ -6,8 +6,8 @@ Built-in experiments are imported lazily (they pull in torch/numba, which ``syna
 :data:`BUILTINS`. A built-in module defines its :class:`Experiment` as ``EXPERIMENT``
 (or as its upper-cased name, e.g. ``CUBA``) and ships default parameters in
 ``synaptica/experiments/<name>.toml`` (flat layout, see :mod:`synaptica.config.loader`).
-A listed module that does not exist yet is skipped; one that fails to import is
-reported by ``get_experiment`` and ``synaptica list``.
+Every listed module must exist: a missing one, or one that fails to import, is reported
+by ``get_experiment`` and ``synaptica list`` (and fails the registry test).
 
 Read :data:`EXPERIMENTS` directly only after :func:`load_builtins`.
 """
@@ -95,9 +95,8 @@ def load_builtins() -> dict[str, str]:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # not written yet: tolerated
-                continue
-            _broken[name] = f"{type(exc).__name__}: {exc}"
+            _broken[name] = (f"{module_name} is listed as a built-in but does not exist" if exc.name == module_name
+                             else f"{type(exc).__name__}: {exc}")
             continue
         except Exception as exc:  # a bug in the module: keep the CLI usable, report it
             _broken[name] = f"{type(exc).__name__}: {exc}"
