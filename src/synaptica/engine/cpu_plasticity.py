@@ -109,8 +109,8 @@ def lower_DecayTraces(loop, op) -> None:
     _rule_arguments(loop, p)
     loop.arguments.extend([f"p{p}_dpre", f"p{p}_dpost", f"p{p}_lr", "first_trial"])
     # p{p}_lr holds the learning rates of this call's trials, from first_trial on
-    emit(f"    lr{p} = p{p}_lr[min((step // trial_steps if trial_steps > 0 else 0) - first_trial, "
-         f"p{p}_lr.shape[0] - 1)] / batch")
+    emit(f"    lr{p} = F(p{p}_lr[min((step // trial_steps if trial_steps > 0 else 0) - first_trial, "
+         f"p{p}_lr.shape[0] - 1)] / batch)")
     if not rule.pre_traces and not rule.post_traces:
         return
     emit("    for b in range(batch):")

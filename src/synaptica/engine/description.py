@@ -86,6 +86,19 @@ class CheckedFunction:
                 out.append(h)
         return [*out, self]
 
+    def typed_source(self, cast: str) -> str:
+        """The source with every numeric literal wrapped in ``cast(...)``, the float type of
+        the generated CPU loop (so a float32 network computes in float32)."""
+        tree = ast.parse(self.source)
+
+        class Wrap(ast.NodeTransformer):
+            def visit_Constant(self, node):
+                if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+                    return ast.Call(ast.Name(cast, ast.Load()), [node], [])
+                return node
+
+        return ast.unparse(ast.fix_missing_locations(Wrap().visit(tree)))
+
     def build(self, primitives: Mapping[str, Callable]) -> Callable:
         """This function as Python, its primitives resolved from ``primitives`` (NumPy or
         torch tables): the torch path runs exactly the checked source."""

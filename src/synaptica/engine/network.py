@@ -469,6 +469,12 @@ class Network:
                 f"sm{m}_count": np.array([mon.count], dtype=np.int64)}
 
     def _kernel_values(self, chunk: int) -> dict[str, Any]:
+        float_type = np.float32 if self.dtype == torch.float32 else np.float64
+
+        def real(value):
+            """Numbers of the compiled loop in the network's float type (see cpu.HEADER)."""
+            return float_type(value) if np.ndim(value) == 0 else np.ascontiguousarray(value, dtype=float_type)
+
         v: dict[str, Any] = {"rng": self.noise_state, "chunk0": self.step}
         for g, group in enumerate(self.groups):
             v[f"g{g}_spk"] = group.spikes.numpy()
@@ -479,9 +485,9 @@ class Network:
                     v[f"g{g}_{var}"] = tensor.numpy()
                 v[f"g{g}_iext"] = group.i_ext.numpy()
                 for key, value in self._coefficients[group.name].items():
-                    v[f"g{g}_c_{key}"] = value
+                    v[f"g{g}_c_{key}"] = real(value)
                 if group.intrinsic is not None:
-                    v[f"ip{g}_k"] = np.array(list(group.intrinsic.coefficients(self.dt).values()))
+                    v[f"ip{g}_k"] = real(list(group.intrinsic.coefficients(self.dt).values()))
                 for var, value in group.model.initial_state().items():
                     v[f"g{g}_init_{var}"] = np.ascontiguousarray(np.broadcast_to(value, (group.n,)),
                                                                  dtype=group.state[var].numpy().dtype)
@@ -521,9 +527,9 @@ class Network:
                 state = proj.plastic_state
                 v[f"p{p}_tpre"], v[f"p{p}_tpost"] = state["traces_pre"].numpy(), state["traces_post"].numpy()
                 v[f"p{p}_ss"] = state["synapse_state"].numpy()
-                v[f"p{p}_dpre"], v[f"p{p}_dpost"] = rule.trace_decays(self.dt)
-                v[f"p{p}_k"] = np.array(list(self.rule_coefficients(rule).values()))
-                v[f"p{p}_lr"] = rule.learning_rates(self.trial, last_trial - self.trial + 1)
+                v[f"p{p}_dpre"], v[f"p{p}_dpost"] = (real(d) for d in rule.trace_decays(self.dt))
+                v[f"p{p}_k"] = real(list(self.rule_coefficients(rule).values()))
+                v[f"p{p}_lr"] = real(rule.learning_rates(self.trial, last_trial - self.trial + 1))
                 v[f"p{p}_interval"] = self.rule_interval_steps(rule)
                 # a frozen rule (learning_rate 0) does not normalise either; 0 skips it
                 v[f"p{p}_norm"] = float(rule.normalize or 0.0) if rule.values["learning_rate"] > 0 else 0.0
@@ -533,7 +539,7 @@ class Network:
                     v[f"p{p}_spre"] = proj.synapse_index()[0]
             if proj.stp is not None:
                 v[f"p{p}_stp"] = proj.plastic_state["stp"].numpy()
-                v[f"p{p}_stp_k"] = np.array([*proj.stp.constants(), self.dt])
+                v[f"p{p}_stp_k"] = real([*proj.stp.constants(), self.dt])
         for m, mon in enumerate(self.count_monitors):
             mon.reserve(last_trial + 1)
             v[f"cm{m}_counts"] = mon.buffer

@@ -38,16 +38,20 @@ minimum = np.minimum
 maximum = np.maximum
 
 # Scalar versions compiled into the generated CPU loop (see engine/cpu.py).
+# Scalar versions compiled into the generated CPU loop (see engine/cpu.py). ``F`` is the
+# network's float type (np.float32 or np.float64), defined by the generated module: every
+# literal is of that type, so a float32 network computes in float32 (NumPy's promotion
+# rules would widen every operation with a float64 literal to float64 and convert back).
 NUMBA_PRIMITIVES_SOURCE = '''
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
 def exp(x):
     # Per-step decay factors have small arguments: there a degree-8 Taylor polynomial is
     # exact to double precision (relative error < 3e-16 for |x| < 1/16) and twice as
     # fast as the libm call, which numba cannot vectorise here.
-    if x > -0.0625 and x < 0.0625:
-        return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (
-            1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
-    return math.exp(x)
+    if x > F(-0.0625) and x < F(0.0625):
+        return F(1.0) + x * (F(1.0) + x * (F(0.5) + x * (F(1.0 / 6.0) + x * (F(1.0 / 24.0) + x * (
+            F(1.0 / 120.0) + x * (F(1.0 / 720.0) + x * (F(1.0 / 5040.0) + x * F(1.0 / 40320.0))))))))
+    return F(math.exp(x))
 
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
 def where(condition, a, b):
@@ -63,7 +67,7 @@ def maximum(a, b):
 
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
 def spike(x):
-    return 1.0 if x >= 0.0 else 0.0
+    return F(1.0) if x >= F(0.0) else F(0.0)
 
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
 def detach(x):
