@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "peers"))
 from report import write_section  # noqa: E402
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1",
        "NUMBA_NUM_THREADS": "1"}
@@ -61,8 +62,10 @@ def run_synaptica(n: int, seed: int, duration_s: float, cache: str | None) -> di
     if cache:
         env["SYNAPTICA_CACHE"] = cache
     cmd = [sys.executable, __file__, "--worker", "--n", str(n), "--seed", str(seed), "--duration", str(duration_s)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    from run_peers import run_measured
+
+    out, peak_mb = run_measured(cmd, env)
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak_mb}
 
 
 def median(rows: list[dict], key: str) -> float:
@@ -72,7 +75,7 @@ def median(rows: list[dict], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, nargs="+", default=[4000, 16000])
+    parser.add_argument("--n", type=int, nargs="+", default=[4000, 16000, 64000])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3, help="runs (seeds 1..k) per configuration")
     parser.add_argument("--duration", type=float, default=1.0, help="biological time (s)")
@@ -83,7 +86,6 @@ def main() -> None:
         worker(args.n[0], args.seed, args.duration)
         return
 
-    sys.path.insert(0, str(HERE / "peers"))
     rows: list[tuple[str, int, list[dict]]] = []
     runs = [] if args.skip_peers else ["brian2:cython", "brian2:cpp_standalone", "nest"]
     peer_python = None
@@ -121,20 +123,24 @@ def main() -> None:
 
 
 def write_table(rows, args) -> None:
-    lines = ["| engine | N | import s | build s | sim s | first result s | mean rate Hz | ISI CV |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| engine | N | import s | build s | sim s | first result s | mean rate Hz | ISI CV | peak MB | "
+             "peak bytes per synapse |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, n, results in rows:
+        synapses = n * n * 0.02
         lines.append(f"| {label} | {n} | {median(results, 'import_s'):.2f} | {median(results, 'build_s'):.2f} | "
                      f"{median(results, 'sim_s'):.3f} | {median(results, 'total_s'):.2f} | "
-                     f"{median(results, 'mean_rate_hz'):.2f} | {median(results, 'cv_isi'):.3f} |")
+                     f"{median(results, 'mean_rate_hz'):.2f} | {median(results, 'cv_isi'):.3f} | "
+                     f"{median(results, 'peak_mb'):.0f} | {median(results, 'peak_mb') * 2**20 / synapses:.1f} |")
     ratio_lines = []
     for n in args.n:
         ours = next(r for label, size, r in rows if label == "synaptica" and size == n)
         cold = next(r for label, size, r in rows if label.startswith("synaptica (cold") and size == n)
         standalone = next(r for label, size, r in rows if label == "brian2 cpp_standalone" and size == n)
         ratio_lines.append(
-            f"- N = {n}: simulation {median(standalone, 'sim_s') / median(ours, 'sim_s'):.2f}x faster than "
-            f"Brian2 cpp_standalone; first result {median(ours, 'total_s'):.2f} s with the kernel cache, "
+            f"- N = {n}: simulation time {median(ours, 'sim_s') / median(standalone, 'sim_s'):.2f} of "
+            f"Brian2 cpp_standalone's ({median(standalone, 'sim_s') / median(ours, 'sim_s'):.2f}x faster than "
+            f"it); peak memory {median(ours, 'peak_mb'):.0f} MB vs {median(standalone, 'peak_mb'):.0f} MB; "
+            f"first result {median(ours, 'total_s'):.2f} s with the kernel cache, "
             f"{median(cold, 'total_s'):.2f} s compiling, vs {median(standalone, 'total_s'):.2f} s = "
             f"{median(ours, 'total_s') / median(standalone, 'total_s'):.3f} and "
             f"{median(cold, 'total_s') / median(standalone, 'total_s'):.3f} of it.")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -21,12 +23,25 @@ sys.path.insert(0, str(HERE.parent))
 from peers_env import ensure_peers_env  # noqa: E402
 
 
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[str, float]:
+    """Run ``cmd``; its standard output and peak resident memory (MB), children included
+    (wait4's usage covers the descendants it reaped, e.g. Brian2's standalone binary)."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+        out.seek(0)
+        return out.read(), usage.ru_maxrss / 1024.0
+
+
 def run_one(py: Path, run: str, n: int, duration: float, seed: int) -> dict:
     peer, _, target = run.partition(":")
     cmd = [str(py), str(HERE / f"cuba_{peer}.py"), "--n", str(n), "--duration", str(duration),
            "--seed", str(seed)] + (["--target", target] if target else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    out, peak_mb = run_measured(cmd)
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak_mb}
 
 
 def main() -> None:
