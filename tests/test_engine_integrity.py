@@ -458,3 +458,14 @@ def test_readme_user_model_example_runs_on_both_paths(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
     lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
     assert lines["cpu"] == lines["torch"] == "[ 3  7 11 15 19]"
+
+
+@pytest.mark.parametrize("rate_hz", [1e-20, 1e-300, 5e-324])
+def test_tiny_poisson_rates_never_crash_the_compiled_loop(rate_hz):
+    net = Network(dt=0.1, seed=1)
+    source = net.add_poisson(50, rate_hz)
+    pop = net.add_population(5, LIF())
+    net.connect(source, pop, p=0.5, weight=100.0)
+    mon = net.monitor_spikes(source)
+    net.run(50.0, backend="cpu")
+    assert mon.count == 0

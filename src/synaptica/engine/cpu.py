@@ -50,9 +50,14 @@ def uniform(state):
 @numba.njit(inline="always", error_model="numpy")
 def geometric(state, log_q):
     # Steps until the next spike of a Bernoulli process with log(1 - p) = log_q (>= 1).
+    # A tiny rate gives a huge quotient: capped (a float beyond int64 would wrap negative
+    # and become an index out of bounds), which is "never" for any run.
     if log_q == 0.0:
         return 1 << 62
-    return 1 + int(math.log(1.0 - uniform(state)) / log_q)
+    steps = math.log(1.0 - uniform(state)) / log_q
+    if not steps < 4.0e18:
+        return 1 << 62
+    return 1 + int(steps)
 
 
 @numba.njit(fastmath=True, error_model="numpy")
