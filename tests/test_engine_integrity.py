@@ -469,3 +469,58 @@ def test_tiny_poisson_rates_never_crash_the_compiled_loop(rate_hz):
     mon = net.monitor_spikes(source)
     net.run(50.0, backend="cpu")
     assert mon.count == 0
+
+
+# -- tampered checkpoints are refused before anything reaches the compiled loop ---------------------
+def _tamper(path, key, value):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays[key] = value
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("step", np.array(-5), "negative"),
+    ("step", np.array(3.5), "dtype"),
+    ("step", np.array("ten"), "dtype"),
+    ("noise_state", np.zeros(1, dtype=np.uint64), "state is 0"),
+    ("group.cells.state.v", np.full((1, 20), np.nan), "NaN"),
+    ("group.cells.state.v", np.zeros((1, 20), dtype=complex), "dtype"),
+    ("monitor.spikes:cells.ids", None, "outside"),
+])
+def test_tampered_checkpoints_are_refused(tmp_path, key, value, message):
+    from synaptica.engine.errors import CheckpointError
+
+    def build():
+        net = Network(dt=0.1, seed=2)
+        src = net.add_poisson(20, 50.0)
+        pop = net.add_population(20, LIF(), name="cells")
+        net.connect(src, pop, p=0.5, weight=200.0)
+        return net, net.monitor_spikes(pop)
+
+    net, mon = build()
+    net.run(30.0)
+    assert mon.count > 0
+    path = tmp_path / "ck.npz"
+    net.save_checkpoint(path)
+    if value is None:   # an id out of range
+        value = mon.ids.copy()
+        value[0] = 10_000
+    _tamper(path, key, value)
+    fresh, _ = build()
+    with pytest.raises(CheckpointError, match=message):
+        fresh.load_checkpoint(path)
+
+
+def test_checkpoint_step_past_the_run_is_refused(tmp_path):
+    from synaptica.engine.errors import CheckpointError
+
+    net = Network(dt=0.1, seed=2)
+    net.add_population(3, LIF())
+    path = tmp_path / "ck.npz"
+    net.run(5.0, checkpoint=path)
+    _tamper(path, "step", np.array(10_000))
+    fresh = Network(dt=0.1, seed=2)
+    fresh.add_population(3, LIF())
+    with pytest.raises(CheckpointError, match="outside this run"):
+        fresh.run(5.0, checkpoint=path)

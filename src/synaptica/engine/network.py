@@ -370,6 +370,9 @@ class Network:
         tag = f"{checkpoint_tag}|end={end}"
         if checkpoint is not None and Path(checkpoint).exists():
             self.load_checkpoint(checkpoint, tag=tag)
+            if not start <= self.step <= end:
+                raise CheckpointError(f"checkpoint {checkpoint}: step {self.step} is outside this run "
+                                      f"({start} to {end}); delete it to start afresh")
         every = max(1, int(round((checkpoint_every or duration / 10) / self.dt)))
         last_saved = self.step
         if backend == "cpu":
@@ -599,6 +602,44 @@ class Network:
         np.savez(tmp, tag=np.array(tag), **self.state_arrays())
         tmp.replace(path)
 
+    def _check_checkpoint_values(self, path: Path, arrays: dict, expected: dict) -> None:
+        """Refuse values no run could have written (before anything is restored): the
+        compiled loop indexes memory with them, so a tampered file must not reach it."""
+        def fail(message: str):
+            raise CheckpointError(f"checkpoint {path}: {message}")
+
+        kinds = {"f": "f", "i": "iu", "u": "iu", "b": "b"}
+        for key, value in expected.items():
+            got = arrays[key]
+            if got.dtype.kind not in kinds.get(value.dtype.kind, value.dtype.kind):
+                fail(f"'{key}' has dtype {got.dtype}, this network needs {value.dtype}")
+            if got.ndim != value.ndim:
+                fail(f"'{key}' has {got.ndim} dimensions, this network needs {value.ndim}")
+            if got.dtype.kind == "f" and not np.all(np.isfinite(got)):
+                fail(f"'{key}' contains NaN or infinity")
+        step = int(arrays["step"])
+        if step < 0:
+            fail(f"step {step} is negative")
+        if not np.any(arrays["noise_state"]):
+            fail("the noise generator state is 0 (xorshift would emit a constant)")
+        for mon in self.spike_monitors:
+            prefix = f"monitor.{mon.name}."
+            steps, ids, batch = (arrays[prefix + k] for k in ("steps", "ids", "batch"))
+            if not (steps.shape == ids.shape == batch.shape):
+                fail(f"spike monitor '{mon.name}': arrays of different lengths")
+            if steps.size and (steps.min() < 0 or steps.max() >= max(step, 1) or ids.min() < 0
+                               or ids.max() >= mon.group.n or batch.min() < 0 or batch.max() >= self.batch_size):
+                fail(f"spike monitor '{mon.name}': a spike outside the run so far, the neurons or the batch")
+        for mon in self.state_monitors:
+            values = arrays[f"monitor.{mon.name}.values"]
+            if values.size and values.shape[1:] != (self.batch_size, mon.neurons.size):
+                fail(f"state monitor '{mon.name}': samples of shape {values.shape[1:]}, "
+                     f"needs {(self.batch_size, mon.neurons.size)}")
+        for mon in self.count_monitors:
+            counts = arrays[f"monitor.{mon.name}.counts"]
+            if counts.shape[1:] != (self.batch_size, mon.group.n) or (counts.size and counts.min() < 0):
+                fail(f"count monitor '{mon.name}': counts of shape {counts.shape} or negative")
+
     def load_checkpoint(self, path: str | Path, tag: str | None = None) -> None:
         """Restore a state written by :meth:`save_checkpoint` for this same network structure
         (and, if ``tag`` is given, by the same run)."""
@@ -633,6 +674,7 @@ class Network:
             if not key.startswith("monitor.") and ".pulse_" not in key and arrays[key].shape != value.shape:
                 raise CheckpointError(f"checkpoint {path}: '{key}' has shape {arrays[key].shape}, "
                                  f"this network needs {value.shape}")
+        self._check_checkpoint_values(path, arrays, expected)
         self.step = int(arrays["step"])
         self.noise_state[:] = arrays["noise_state"]
         self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"]))
