@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs (seeds 1..k) per configuration")
     parser.add_argument("--duration", type=float, default=1.0, help="biological time (s)")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--large", type=int, default=16000,
+                        help="above this N only Brian2 cpp_standalone runs among the peers (cython and NEST "
+                             "take minutes to build 82 M synapses)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
     if args.worker:
@@ -111,10 +114,11 @@ def main() -> None:
             hog.kill()
         rows += [("synaptica (cold cache)", n, cold), ("synaptica", n, warm),
                  ("synaptica (other core busy)", n, busy)]
-        for run in runs:
+        peers_here = [r for r in runs if n <= args.large or r == "brian2:cpp_standalone"]
+        for run in peers_here:
             results = [run_one(peer_python, run, n, args.duration, s) for s in seeds]
             rows.append((run.replace(":", " "), n, results))
-        for label, size, results in rows[-(3 + len(runs)):]:
+        for label, size, results in rows[-(3 + len(peers_here)):]:
             print(f"{label:28s} N={size:6d} sim {median(results, 'sim_s'):7.3f} s  "
                   f"first result {median(results, 'total_s'):7.2f} s  rate {median(results, 'mean_rate_hz'):.2f} Hz",
                   flush=True)
