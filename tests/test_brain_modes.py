@@ -11,7 +11,6 @@ from synaptica.experiments import load_experiment_config
 from synaptica.experiments.brain_modes import fit, cross_entropy, make_mlp, rotate_images
 from synaptica.training.modes import LoRALinear, NeuronModulation, count_trainable, lora_rank_for_budget
 
-torch.set_num_threads(1)
 
 SMALL = ["n_seeds=1", "seed=1", "hidden=[32]", "epochs_base=10", "epochs_adapt=20", "n_train=800", "n_test=400",
          "gate_cost=0", "batch_size=64"]

@@ -10,8 +10,6 @@ from synaptica.config import ConfigError
 from synaptica.experiments import load_experiment_config
 from synaptica.training.delays import DelayedLinear, annealed_sigma, delay_kernel, integer_delay_current
 
-torch.set_num_threads(1)
-
 
 def spikes(shape, rate=0.2, seed=0):
     gen = torch.Generator().manual_seed(seed)

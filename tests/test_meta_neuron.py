@@ -11,8 +11,6 @@ import torch
 from synaptica.training.stochastic import (EscapeNoiseLIFLayer, EscapeNoiseNeurons, escape_noise_sequence,
                                            escape_noise_sequence_reference, escape_probability)
 
-torch.set_num_threads(1)
-
 
 def _closed_form(h, theta, delta_u, escape, rho0_dt):
     x = (h - theta) / delta_u

@@ -16,8 +16,6 @@ from synaptica.training.online import online_backward
 from synaptica.training.trainer import Trainer
 from synaptica.training.losses import spike_count_cross_entropy
 
-torch.set_num_threads(1)
-
 
 def plain_pytorch_forward(x, w1, b1, w2, b2, beta=0.9, threshold=1.0, width=0.5):
     """An independent reference: nn.functional.linear + an explicit LIF loop with an
@@ -297,3 +295,141 @@ def test_fused_kernel_refuses_a_second_backward_with_a_clear_message():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="backpropagate through it once"):
         loss.backward()
+
+
+# --- Hand-written backward passes against finite differences (torch.autograd.gradcheck, float64) ---
+# The spikes' surrogate gradient is by design not the derivative of the Heaviside forward, so
+# gradcheck sees the outputs whose forward is differentiable: the final membrane with a
+# detached reset (the spikes then enter as constants), the firing probabilities. The
+# surrogate terms are checked against autograd through the reference step
+# (test_fused_lif_matches_reference, to 1e-10).
+
+def _recomputed(fn):
+    """``fn`` (tensors -> one tensor) with a backward that runs ``fn`` again each time:
+    gradcheck backpropagates several times through one graph, while the fused LIF
+    kernel's backward consumes its saved state (it refuses a second backward)."""
+
+    class Recomputed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            ctx.save_for_backward(*inputs)
+            return fn(*inputs).detach()
+
+        @staticmethod
+        def backward(ctx, grad):
+            inputs = [x.detach().requires_grad_(x.requires_grad) for x in ctx.saved_tensors]
+            with torch.enable_grad():
+                wanted = [x for x in inputs if x.requires_grad]
+                grads = iter(torch.autograd.grad(fn(*inputs), wanted, grad, allow_unused=True))
+            return tuple(next(grads) if x.requires_grad else None for x in inputs)
+
+    return Recomputed.apply
+
+
+def _away_from_threshold(h: torch.Tensor, threshold: torch.Tensor, margin: float = 1e-3) -> bool:
+    return bool(((h - threshold).abs() > margin).all())
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("learn_beta", [True, False])
+def test_gradcheck_fused_lif(reset, learn_beta):
+    g = torch.Generator().manual_seed(3)
+    current = (0.6 * torch.randn(7, 2, 3, generator=g, dtype=torch.float64) + 0.4).requires_grad_()
+    beta = torch.tensor([0.6, 0.8, 0.95], dtype=torch.float64, requires_grad=learn_beta)
+    threshold = torch.tensor([0.7, 1.0, 1.2], dtype=torch.float64, requires_grad=True)
+    v0 = (0.3 * torch.randn(2, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    spikes, _ = lif_sequence(current, beta, threshold, v0, reset, True)
+    assert spikes.sum() >= 3  # resets happen, so their gradient is exercised
+    # every h is far from threshold next to gradcheck's 1e-6 steps: no spike flips
+    h, v = [], v0.detach()
+    for i_t, s_t in zip(current.detach(), spikes):
+        h.append(beta.detach() * v + i_t)
+        v = h[-1] - s_t * (h[-1] if reset == "zero" else threshold.detach())
+    assert _away_from_threshold(torch.stack(h), threshold.detach())
+    inputs = (current, beta, threshold, v0)
+    assert torch.autograd.gradcheck(_recomputed(lambda *a: lif_sequence(*a, reset, True)[1]), inputs)
+
+
+def test_gradcheck_spike_linear():
+    """Sparse forward and backward at a binary input; gradcheck's perturbed (non-binary)
+    inputs take the dense path, so the check also ties the two paths together."""
+    from synaptica.training.functional import binary_rows
+
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand(3, 4, 9, generator=g) < 0.2).to(torch.float64).requires_grad_()
+    assert binary_rows(x.detach().reshape(-1, 9).numpy()) is not None  # the sparse path is taken
+    w = torch.randn(5, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(spike_linear, (x, w, b))
+    assert torch.autograd.gradcheck(lambda w, b: spike_linear(x.detach(), w, b), (w, b))
+
+
+@pytest.mark.parametrize("escape", ["exponential", "sigmoid"])
+@pytest.mark.parametrize("reset", ["value", "none"])
+def test_gradcheck_escape_noise_kernel(escape, reset):
+    from synaptica.training.stochastic import escape_noise_sequence
+
+    g = torch.Generator().manual_seed(5)
+    current = (0.5 * torch.randn(6, 2, 3, generator=g, dtype=torch.float64) + 0.5).requires_grad_()
+    uniform = torch.rand(6, 2, 3, generator=g, dtype=torch.float64)
+    params = [torch.tensor(v, dtype=torch.float64, requires_grad=True)
+              for v in ([0.7, 0.85, 0.9], [0.8, 1.0, 1.1], [0.2, 0.3, 0.25], [0.0, -0.2, 0.1])]
+    u0 = (0.2 * torch.randn(2, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    spikes, p, _ = escape_noise_sequence(current, uniform, *params, u0, escape, 0.5, reset, True)
+    assert 3 <= spikes.sum() < spikes.numel() - 3
+    assert bool(((uniform - p.detach()).abs() > 1e-4).all())  # no draw flips under gradcheck's steps
+
+    def outputs(current, *rest):  # probabilities and final membrane; the reset is detached
+        _, p, u = escape_noise_sequence(current, uniform, *rest, escape, 0.5, reset, True)
+        return p, u
+
+    assert torch.autograd.gradcheck(outputs, (current, *params, u0))
+
+
+# --- One definition, every path ---
+
+@pytest.mark.parametrize("name", ["fast_sigmoid", "arctan", "triangle", "exponential", "straight_through"])
+def test_surrogate_single_definition_on_floats_numpy_and_tensors(name):
+    x = np.array([-0.7, -0.05, 0.0, 0.03, 0.4, 2.0])
+    on_numpy = np.asarray(surrogate_derivative(x, name, 0.5), dtype=float)
+    on_floats = [float(surrogate_derivative(float(v), name, 0.5)) for v in x]
+    on_tensor = surrogate_derivative(torch.tensor(x), name, 0.5)
+    assert on_tensor.dtype == torch.float64
+    np.testing.assert_allclose(on_floats, on_numpy, rtol=1e-15)
+    np.testing.assert_allclose(on_tensor.numpy(), on_numpy, rtol=1e-15)
+
+
+def test_kernels_follow_the_application_threads_and_give_the_same_result():
+    """With two torch threads the spike-list products run serially or on two threads,
+    whichever is timed faster; both give the same numbers as one thread."""
+    from synaptica.training import parallel
+
+    torch.manual_seed(0)
+    model = SpikingMLP([300, 200, 10], beta=0.9)
+    with torch.no_grad():
+        model.layers[0].linear.weight.mul_(4.0)
+    x = (torch.rand(20, 64, 300) < 0.1).float()
+    used = []
+    run = parallel.run
+
+    def counting(*args):
+        used.append(run(*args))
+        return used[-1]
+
+    results = []
+    for threads, calls in ((1, 1), (2, 6)):  # 6 calls: each form is tried (twice) at first
+        torch.set_num_threads(threads)
+        parallel.run = counting
+        try:
+            for _ in range(calls):
+                model.zero_grad()
+                out = model(x)
+                out.sum().backward()
+                results.append([out] + [p.grad.clone() for p in model.parameters()])
+        finally:
+            parallel.run = run
+            torch.set_num_threads(1)
+    assert set(used) == {1, 2}
+    for later in results[1:]:
+        for a, b in zip(results[0], later):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -17,37 +17,76 @@ straight_through   ``1 if |x| < width else 0``             Bengio et al. 2013 (a
                                                            ``width=inf`` is the pure estimator)
 =================  ======================================  =================================
 
-The same formulas are used by the engine's torch path, by the fused CPU kernels of the
-training layers (:mod:`synaptica.training.kernels`, through :data:`SURROGATE_IDS`) and by
-the plain-PyTorch reference the tests compare against.
+Each ``sigma'`` is written once, below, as a scalar function of plain arithmetic and the
+primitives ``exp``, ``maximum`` and ``where`` of :mod:`synaptica.primitives`. As written
+it runs on floats and NumPy arrays; :func:`surrogate_derivative` runs it on torch tensors
+(primitives rebound with :func:`~synaptica.primitives.bind`), and the fused CPU kernels of
+the training layers (:mod:`synaptica.training.kernels`) compile the very same functions
+with numba's scalar primitives. There is no second copy of any formula.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
 
 import torch
 
-#: Kernel ids of the surrogates (the fused kernels switch on these numbers).
-SURROGATE_IDS = {"fast_sigmoid": 0, "arctan": 1, "triangle": 2, "exponential": 3, "straight_through": 4}
+from synaptica.primitives import bind, exp, maximum, torch_primitives, where
+
+
+def fast_sigmoid(x, width):
+    """SuperSpike: ``1 / (1 + |x| / width)^2``."""
+    a = 1.0 + abs(x) / width
+    return 1.0 / (a * a)
+
+
+def arctan(x, width):
+    """Derivative of ``arctan(pi x / (2 width)) / pi``, rescaled to peak 1."""
+    a = x * (0.5 * math.pi / width)
+    return 1.0 / (1.0 + a * a)
+
+
+def triangle(x, width):
+    """``max(0, 1 - |x| / width)``."""
+    return maximum(1.0 - abs(x) / width, 0.0)
+
+
+def exponential(x, width):
+    """``exp(-|x| / width)``."""
+    return exp(-abs(x) / width)
+
+
+def straight_through(x, width):
+    """Boxcar ``1 if |x| < width else 0``."""
+    return where(abs(x) < width, 1.0, 0.0)
+
+
+#: name -> ``sigma'(x, width)``, the single definition of every surrogate.
+DERIVATIVES: dict[str, Callable] = {f.__name__: f for f in (fast_sigmoid, arctan, triangle, exponential,
+                                                            straight_through)}
+#: Stable numbering of the surrogates (kept for callers that store a surrogate as a number).
+SURROGATE_IDS = {name: i for i, name in enumerate(DERIVATIVES)}
 DEFAULT_WIDTH = {"fast_sigmoid": 0.04, "arctan": 0.5, "triangle": 1.0, "exponential": 0.1,
                  "straight_through": 0.5}
 
 
-def surrogate_derivative(x: torch.Tensor, name: str, width: float) -> torch.Tensor:
-    """``sigma'(x)`` of surrogate ``name`` (see module table), elementwise."""
-    a = x.abs() / width
-    if name == "fast_sigmoid":
-        return 1.0 / (1.0 + a) ** 2
-    if name == "arctan":
-        return 1.0 / (1.0 + (0.5 * math.pi * a) ** 2)
-    if name == "triangle":
-        return (1.0 - a).clamp_min(0.0)
-    if name == "exponential":
-        return torch.exp(-a)
-    if name == "straight_through":
-        return (a < 1.0).to(x.dtype)
-    raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATE_IDS)}")
+@lru_cache(maxsize=None)
+def _torch_derivative(name: str) -> Callable:
+    # spike/detach are not used by any sigma'; the table only supplies exp/maximum/where
+    return bind(DERIVATIVES[name], torch_primitives(spike_function=None))
+
+
+def surrogate_derivative(x, name: str, width: float):
+    """``sigma'(x)`` of surrogate ``name`` (see module table), elementwise; ``x`` a float,
+    NumPy array or torch tensor (the result has ``x``'s type and, for tensors, dtype)."""
+    if name not in DERIVATIVES:
+        raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(DERIVATIVES)}")
+    if not torch.is_tensor(x):
+        return DERIVATIVES[name](x, width)
+    # where(c, 1.0, 0.0) of scalars comes out in torch's default dtype: cast back
+    return torch.as_tensor(_torch_derivative(name)(x, width), dtype=x.dtype)
 
 
 @dataclass(frozen=True)
@@ -58,8 +97,8 @@ class Surrogate:
     width: float | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in SURROGATE_IDS:
-            raise ValueError(f"unknown surrogate {self.name!r}; choose one of {sorted(SURROGATE_IDS)}")
+        if self.name not in DERIVATIVES:
+            raise ValueError(f"unknown surrogate {self.name!r}; choose one of {sorted(DERIVATIVES)}")
         if self.width is None:
             object.__setattr__(self, "width", DEFAULT_WIDTH[self.name])
         if not (self.width > 0):  # also rejects NaN

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from synaptica.training.functional import RESETS, lif_sequence, lif_step, spike_linear
@@ -24,11 +25,20 @@ def check_sequence(x: torch.Tensor, n_features: int, where: str) -> None:
                          f"got {tuple(x.shape)}")
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    x = x.detach()
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # NumPy, in this thread: a torch op may wait for its thread pool, which on a busy
+        # machine can cost a scheduler tick
+        return bool(np.isfinite(x.numpy()).all())
+    return bool(torch.isfinite(x).all())
+
+
 def check_finite(v_final: torch.Tensor, current: torch.Tensor, where: str) -> None:
     """Raise FloatingPointError naming ``where`` and the first step whose input current is
     not finite. A NaN or inf anywhere in the sequence reaches the final membrane, so
     only that (B, N) tensor is tested on the normal path."""
-    if bool(torch.isfinite(v_final).all()):
+    if _all_finite(v_final):
         return
     bad = (~torch.isfinite(current.detach())).flatten(1).any(1).nonzero()
     step = int(bad[0]) if len(bad) else None

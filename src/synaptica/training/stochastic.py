@@ -27,18 +27,24 @@ Leonard & Courville 2013, in the form ``s = p + stop_grad(sample - p)``). The es
 is therefore its own surrogate: its width ``delta_u``, being learned, also sets the width of the
 pseudo-derivative. No :class:`~synaptica.primitives.surrogate.Surrogate` is needed.
 
-On CPU the recurrence runs as one fused numba pass forward and one backward
-(:func:`escape_noise_sequence`, serial, time-major); :func:`escape_noise_sequence_reference`
-is the same model in plain PyTorch autograd, which the tests compare it against.
+The step is written once (:func:`escape_step`, with the charge of
+:mod:`synaptica.training.neuron`). On CPU the recurrence runs as one fused numba pass
+forward and one backward (:func:`escape_noise_sequence`, serial, time-major), which compile
+that step; :func:`escape_noise_sequence_reference` runs it on tensors with autograd, and the
+tests compare the two and check the hand-written backward pass with ``gradcheck``.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Iterable
 
 import numba
+import numpy as np
 import torch
 
+from synaptica.primitives import bind, detach, exp, maximum, minimum, torch_primitives
+from synaptica.training import kernels, neuron
 from synaptica.training.functional import spike_linear
 from synaptica.training.layers import check_finite, check_sequence
 from synaptica.training.parametrise import Bounded, Positive, Unconstrained
@@ -52,19 +58,75 @@ LEARNABLE = ("beta", "theta", "delta_u", "v_reset")
 _LOG_HAZARD_RANGE = (-30.0, 12.0)
 
 
+# --- The neuron, written once (module formulas) --------------------------------------
+# Plain arithmetic and primitives: those of synaptica.primitives plus ``expm1``,
+# ``sigmoid`` and ``sample`` (a Bernoulli draw from a given uniform). As written they run
+# on NumPy; :func:`_torch_step` binds them to torch (the reference, with autograd) and the
+# fused kernels below compile them with numba's scalar versions.
+
+charge = neuron.charge
+expm1 = np.expm1  # NumPy versions of the extra primitives
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + exp(-x))
+
+
+def sample(uniform, p):
+    return (uniform < p) * 1.0
+
+
+def probability(h, theta, delta_u, exponential, log_rho, lo, hi):
+    """Firing probability of membrane ``h``: ``exponential`` escape (log-hazard clamped to
+    [lo, hi]) or sigmoid escape."""
+    x = (h - theta) / delta_u
+    if exponential:
+        return -expm1(-exp(minimum(maximum(x + log_rho, lo), hi)))
+    return sigmoid(x)
+
+
+def reset_to_value(h, s, v_reset, reset_value):
+    """Membrane after the spike decision: ``v_reset`` after a spike, or no reset."""
+    return h + detach(s) * (v_reset - h) if reset_value else h
+
+
+def escape_step(u, current, uniform, beta, theta, delta_u, v_reset, exponential, log_rho, lo, hi, reset_value):
+    """One step: ``(h_t, p_t, s_t, u_t)`` from ``u_{t-1}``, ``I_t`` and the draw ``uniform``."""
+    h = charge(u, current, beta)
+    p = probability(h, theta, delta_u, exponential, log_rho, lo, hi)
+    s = sample(uniform, p)
+    return h, p, s, reset_to_value(h, s, v_reset, reset_value)
+
+
+def _bound(primitives: dict, wrap=lambda f: f) -> dict:
+    """The functions above with ``primitives`` (and neuron.charge), by name."""
+    table = dict(primitives)
+    table["charge"] = neuron.bind_all(primitives, wrap)["charge"]
+    for function in (probability, reset_to_value, escape_step):
+        table[function.__name__] = wrap(bind(function, table))
+    return table
+
+
+@lru_cache(maxsize=None)
+def _torch_step(detach_reset: bool):
+    def straight_through(uniform, p):  # the sample forward, dp/dh backward (module doc)
+        return p + ((uniform < p).to(p.dtype) - p).detach()
+
+    primitives = {**torch_primitives(None, detach_reset), "expm1": torch.expm1, "sigmoid": torch.sigmoid,
+                  "sample": straight_through}
+    return _bound(primitives)
+
+
 def escape_probability(h: torch.Tensor, theta: torch.Tensor, delta_u: torch.Tensor,
                        escape: str = "exponential", rho0_dt: float = 1.0) -> torch.Tensor:
     """Firing probability per step of a membrane ``h`` (module formulas), elementwise.
 
     ``theta``, ``delta_u`` broadcast against ``h`` (e.g. (N,) against (B, N)).
     """
-    x = (h - theta) / delta_u
-    if escape == "exponential":
-        log_hazard = (x + math.log(rho0_dt)).clamp(*_LOG_HAZARD_RANGE)
-        return -torch.expm1(-torch.exp(log_hazard))
-    if escape == "sigmoid":
-        return torch.sigmoid(x)
-    raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+    if escape not in ESCAPES:
+        raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+    return _torch_step(False)["probability"](h, theta, delta_u, escape == "exponential", math.log(rho0_dt),
+                                             *_LOG_HAZARD_RANGE)
 
 
 def escape_noise_sequence_reference(current: torch.Tensor, uniform: torch.Tensor, beta: torch.Tensor,
@@ -77,17 +139,14 @@ def escape_noise_sequence_reference(current: torch.Tensor, uniform: torch.Tensor
 
     ``uniform`` (T, B, N) holds the U(0, 1) draws: a spike is ``uniform < p``.
     """
+    if escape not in ESCAPES:
+        raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+    step = _torch_step(detach_reset)["escape_step"]
+    flags = (escape == "exponential", math.log(rho0_dt), *_LOG_HAZARD_RANGE, reset == "value")
     u = current.new_zeros(current.shape[1:]) if u0 is None else u0
     spikes, probabilities = [], []
     for i_t, r_t in zip(current.unbind(0), uniform.unbind(0)):
-        h = beta * u + i_t
-        p = escape_probability(h, theta, delta_u, escape, rho0_dt)
-        s = p + ((r_t < p).to(p.dtype) - p).detach()  # sample forward, dp/dh backward
-        if reset == "value":
-            r = s.detach() if detach_reset else s
-            u = h + r * (v_reset - h)
-        else:
-            u = h
+        _, p, s, u = step(u, i_t, r_t, beta, theta, delta_u, v_reset, *flags)
         spikes.append(s)
         probabilities.append(p)
     return torch.stack(spikes), torch.stack(probabilities), u
@@ -119,101 +178,119 @@ def escape_noise_sequence(current: torch.Tensor, uniform: torch.Tensor, beta: to
     if not all(t.device.type == "cpu" and t.dtype == current.dtype for t in tensors) \
             or current.dtype not in (torch.float32, torch.float64):
         return escape_noise_sequence_reference(current, uniform, *params, u0, escape, rho0_dt, reset, detach_reset)
-    return _EscapeNoiseSequence.apply(current, uniform, *params, u0, ESCAPES.index(escape),
+    return _EscapeNoiseSequence.apply(current, uniform, *params, u0, escape == "exponential",
                                       math.log(rho0_dt), reset == "value", detach_reset)
 
 
-# Time-major loops (t outer, contiguous (B, N) slices inner): ~10x faster than per-neuron
-# time loops, whose strided reads miss the cache.
-@numba.njit(cache=True, nogil=True)
-def _escape_forward(current, uniform, beta, theta, delta_u, v_reset, u0, escape_id, log_rho, reset_value,
-                    lo, hi, spikes, prob, h_store, u_final):
-    n_steps, batch, n = current.shape
-    u = u0.copy()
-    for t in range(n_steps):
-        for b in range(batch):
-            for j in range(n):
-                h = beta[j] * u[b, j] + current[t, b, j]
-                z = (h - theta[j]) / delta_u[j]
-                if escape_id == 0:
-                    z = min(max(z + log_rho, lo), hi)
-                    p = -math.expm1(-math.exp(z))
-                else:
-                    p = 1.0 / (1.0 + math.exp(-z))
-                s = 1.0 if uniform[t, b, j] < p else 0.0
-                h_store[t, b, j] = h
-                prob[t, b, j] = p
-                spikes[t, b, j] = s
-                u[b, j] = h + s * (v_reset[j] - h) if reset_value else h
-    u_final[:] = u
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
+def _sigmoid_scalar(x):
+    return 1.0 / (1.0 + math.exp(-x))
 
 
-@numba.njit(cache=True, nogil=True)
-def _escape_backward(grad_spikes, grad_prob, grad_u_final, spikes, prob, h_store, u0, beta, theta, delta_u,
-                     v_reset, escape_id, log_rho, reset_value, detach_reset, lo, hi,
-                     grad_current, grad_u0, grad_params):
-    """Reverse pass; ``grad_params`` (4, batch, n) collects beta, theta, delta_u, v_reset per row."""
-    n_steps, batch, n = h_store.shape
-    gu = grad_u_final.copy()  # gradient with respect to u_t, carried backwards
-    for t in range(n_steps - 1, -1, -1):
-        for b in range(batch):
-            for j in range(n):
-                h, s = h_store[t, b, j], spikes[t, b, j]
-                g_u = gu[b, j]
-                gs = grad_spikes[t, b, j]
-                if reset_value:  # u = h + s (v_reset - h)
-                    gh = g_u * (1.0 - s)
-                    grad_params[3, b, j] += g_u * s
-                    if not detach_reset:
-                        gs += g_u * (v_reset[j] - h)
-                else:
-                    gh = g_u
-                gp = grad_prob[t, b, j] + gs  # the spike's gradient is its expectation's
-                x = (h - theta[j]) / delta_u[j]
-                if escape_id == 0:
-                    z = x + log_rho
-                    dp = math.exp(z - math.exp(z)) if lo <= z <= hi else 0.0  # as torch.clamp's gradient
-                else:
-                    p = prob[t, b, j]
-                    dp = p * (1.0 - p)
-                gx = gp * dp / delta_u[j]  # dL/dh through p
-                gh += gx
-                grad_params[1, b, j] -= gx
-                grad_params[2, b, j] -= gx * x
-                if t > 0:
-                    h_prev, s_prev = h_store[t - 1, b, j], spikes[t - 1, b, j]
-                    u_prev = h_prev + s_prev * (v_reset[j] - h_prev) if reset_value else h_prev
-                else:
-                    u_prev = u0[b, j]
-                grad_current[t, b, j] = gh
-                grad_params[0, b, j] += gh * u_prev
-                gu[b, j] = gh * beta[j]
-    grad_u0[:] = gu
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
+def _sample_scalar(uniform, p):
+    return 1.0 if uniform < p else 0.0
+
+
+_NUMBA = _bound({**kernels.SCALAR_PRIMITIVES, "expm1": math.expm1, "sigmoid": _sigmoid_scalar,
+                 "sample": _sample_scalar}, numba.njit(inline="always", fastmath=True, error_model="numpy"))
+_escape_step_numba, _reset_numba = _NUMBA["escape_step"], _NUMBA["reset_to_value"]
+
+
+def _escape_kernels(source: str):
+    """The fused passes; ``source`` (kernels.SOURCE) puts neuron.py in the cache key."""
+
+    # Time-major loops (t outer, contiguous (B, N) slices inner): ~10x faster than
+    # per-neuron time loops, whose strided reads miss the cache.
+    @numba.njit(cache=True, nogil=True)
+    def forward(current, uniform, beta, theta, delta_u, v_reset, u0, exponential, log_rho, reset_value,
+                lo, hi, spikes, prob, h_store, u_final):
+        source  # noqa: B018 (a closure variable: part of the cache key)
+        n_steps, batch, n = current.shape
+        u = u0.copy()
+        for t in range(n_steps):
+            for b in range(batch):
+                for j in range(n):
+                    h, p, s, u_new = _escape_step_numba(u[b, j], current[t, b, j], uniform[t, b, j], beta[j],
+                                                        theta[j], delta_u[j], v_reset[j], exponential, log_rho,
+                                                        lo, hi, reset_value)
+                    h_store[t, b, j] = h
+                    prob[t, b, j] = p
+                    spikes[t, b, j] = s
+                    u[b, j] = u_new
+        u_final[:] = u
+
+    @numba.njit(cache=True, nogil=True)
+    def backward(grad_spikes, grad_prob, grad_u_final, spikes, prob, h_store, u0, beta, theta, delta_u,
+                 v_reset, exponential, log_rho, reset_value, detach_reset, lo, hi,
+                 grad_current, grad_u0, grad_params):
+        """Reverse pass; ``grad_params`` (4, batch, n) collects beta, theta, delta_u, v_reset per row."""
+        source  # noqa: B018
+        n_steps, batch, n = h_store.shape
+        gu = grad_u_final.copy()  # gradient with respect to u_t, carried backwards
+        for t in range(n_steps - 1, -1, -1):
+            for b in range(batch):
+                for j in range(n):
+                    h, s = h_store[t, b, j], spikes[t, b, j]
+                    g_u = gu[b, j]
+                    gs = grad_spikes[t, b, j]
+                    if reset_value:  # u = h + s (v_reset - h)
+                        gh = g_u * (1.0 - s)
+                        grad_params[3, b, j] += g_u * s
+                        if not detach_reset:
+                            gs += g_u * (v_reset[j] - h)
+                    else:
+                        gh = g_u
+                    gp = grad_prob[t, b, j] + gs  # the spike's gradient is its expectation's
+                    x = (h - theta[j]) / delta_u[j]
+                    if exponential:
+                        z = x + log_rho
+                        dp = math.exp(z - math.exp(z)) if lo <= z <= hi else 0.0  # as the clamp's gradient
+                    else:
+                        p = prob[t, b, j]
+                        dp = p * (1.0 - p)
+                    gx = gp * dp / delta_u[j]  # dL/dh through p
+                    gh += gx
+                    grad_params[1, b, j] -= gx
+                    grad_params[2, b, j] -= gx * x
+                    if t > 0:
+                        u_prev = _reset_numba(h_store[t - 1, b, j], spikes[t - 1, b, j], v_reset[j], reset_value)
+                    else:
+                        u_prev = u0[b, j]
+                    grad_current[t, b, j] = gh
+                    grad_params[0, b, j] += gh * u_prev
+                    gu[b, j] = gh * beta[j]
+        grad_u0[:] = gu
+
+    return forward, backward
+
+
+_escape_forward, _escape_backward = _escape_kernels(kernels.SOURCE)
 
 
 class _EscapeNoiseSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, uniform, beta, theta, delta_u, v_reset, u0, escape_id, log_rho, reset_value,
+    def forward(ctx, current, uniform, beta, theta, delta_u, v_reset, u0, exponential, log_rho, reset_value,
                 detach_reset):
         spikes, prob, h_store = (torch.empty_like(current, memory_format=torch.contiguous_format) for _ in range(3))
         u_final = current.new_empty(current.shape[1:])
         arrays = [x.detach().contiguous() for x in (current, uniform, beta, theta, delta_u, v_reset, u0)]
-        _escape_forward(*(x.numpy() for x in arrays), escape_id, log_rho, reset_value, *_LOG_HAZARD_RANGE,
+        _escape_forward(*(x.numpy() for x in arrays), exponential, log_rho, reset_value, *_LOG_HAZARD_RANGE,
                         spikes.numpy(), prob.numpy(), h_store.numpy(), u_final.numpy())
         ctx.save_for_backward(spikes, prob, h_store, *arrays[2:])
-        ctx.flags = (escape_id, log_rho, reset_value, detach_reset)
+        ctx.flags = (exponential, log_rho, reset_value, detach_reset)
         return spikes, prob, u_final
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_prob, grad_u_final):
         spikes, prob, h_store, beta, theta, delta_u, v_reset, u0 = ctx.saved_tensors
-        escape_id, log_rho, reset_value, detach_reset = ctx.flags
+        exponential, log_rho, reset_value, detach_reset = ctx.flags
         grads = [torch.zeros_like(ref) if g is None else g.contiguous()
                  for g, ref in ((grad_spikes, prob), (grad_prob, prob), (grad_u_final, u0))]
         grad_current, grad_u0 = torch.empty_like(prob), torch.empty_like(u0)
         grad_params = prob.new_zeros(4, *u0.shape)
         _escape_backward(*(g.numpy() for g in grads), spikes.numpy(), prob.numpy(), h_store.numpy(), u0.numpy(),
-                         beta.numpy(), theta.numpy(), delta_u.numpy(), v_reset.numpy(), escape_id, log_rho,
+                         beta.numpy(), theta.numpy(), delta_u.numpy(), v_reset.numpy(), exponential, log_rho,
                          reset_value, detach_reset, *_LOG_HAZARD_RANGE, grad_current.numpy(), grad_u0.numpy(),
                          grad_params.numpy())
         per_neuron = grad_params.sum(1)
