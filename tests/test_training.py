@@ -182,9 +182,13 @@ def test_engine_nan_names_population_and_step():
     pop = net.add_population(3, LIF(), name="exc")
     proj = net.connect(src, pop, weight=np.ones((1, 3)))
     with torch.no_grad():
-        proj.weights[0, 1] = float("nan")  # e.g. a diverged gradient step
-    # dense delivery multiplies every weight each step (0 * NaN = NaN): the input delivered
-    # at step 0 reaches the membrane at step 1
+        proj.weights[0, 1] = float("nan")  # e.g. a diverged gradient step: refused before a run
+    with pytest.raises(FloatingPointError, match=r"projection '.*': weights contain NaN or infinity \(first at index "
+                                                 r"\(0, 1\)\)"):
+        net.run(10.0, backend="torch")
+    with torch.no_grad():
+        proj.weights[0, 1] = 1.0
+    pop.i_ext[0, 1] = float("inf")         # a state that turns non-finite during the run
     with pytest.raises(FloatingPointError, match=r"population 'exc': state 'v' is not finite \(neuron 1, batch "
                                                  r"entry 0\); it became so between step 0 and step 9"):
         net.run(10.0, backend="torch")
