@@ -77,6 +77,7 @@ class Network:
         self.torch_generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self._compiled = None
         self._coefficients: dict[str, dict[str, Any]] = {}
+        self._run_fingerprints: dict[int, np.ndarray] | None = None   # within a run only
 
     # -- building --------------------------------------------------------------------
     @property
@@ -383,19 +384,23 @@ class Network:
         self._run_weights: dict[int, np.ndarray] = {}
         for mon in self.state_monitors:
             mon.record_initial(self.step)
-        while self.step < end:
-            chunk_start, chunk_end = self.step, min(end, self.step + chunk_steps)
-            if backend == "cpu":
-                self._run_chunk(chunk_end)
-            else:
-                from synaptica.engine.torch_path import run_torch
-                run_torch(self, chunk_end - self.step)
-            self._check_finite_state(chunk_start)
-            if checkpoint is not None and (self.step - last_saved >= every or self.step == end):
-                self.save_checkpoint(checkpoint, tag=tag)
-                last_saved = self.step
-            if progress is not None:
-                progress(self.step - start, end - start)
+        self._run_fingerprints = {}
+        try:
+            while self.step < end:
+                chunk_start, chunk_end = self.step, min(end, self.step + chunk_steps)
+                if backend == "cpu":
+                    self._run_chunk(chunk_end)
+                else:
+                    from synaptica.engine.torch_path import run_torch
+                    run_torch(self, chunk_end - self.step)
+                self._check_finite_state(chunk_start)
+                if checkpoint is not None and (self.step - last_saved >= every or self.step == end):
+                    self.save_checkpoint(checkpoint, tag=tag)
+                    last_saved = self.step
+                if progress is not None:
+                    progress(self.step - start, end - start)
+        finally:
+            self._run_fingerprints = None
 
     def _check_finite_weights(self) -> None:
         """Refuse to run with a NaN or infinite weight (on every path, before any step)."""
@@ -577,7 +582,12 @@ class Network:
             # Static weights are rebuilt from the seed with the network: a checkpoint keeps
             # their fingerprint only (a few numbers, not a copy of every synapse) and the
             # weights themselves only once something changed them (plasticity, training).
-            fingerprint = proj.weight_fingerprint()
+            # static weights cannot change during a run: one fingerprint pass per run, not per save
+            fingerprint = self._run_fingerprints.get(p) if self._run_fingerprints is not None else None
+            if fingerprint is None:
+                fingerprint = proj.weight_fingerprint()
+                if self._run_fingerprints is not None and proj.plasticity is None:
+                    self._run_fingerprints[p] = fingerprint
             if proj.plasticity is None and np.array_equal(fingerprint, proj.built_fingerprint):
                 out[f"projection.{p}.weights_fingerprint"] = fingerprint
             else:
