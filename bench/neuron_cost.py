@@ -65,8 +65,8 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/neuron_cost.py --repeats {args.repeats}` ({args.n} unconnected neurons, "
         "constant current, 1 s at dt 0.1 ms, compiled CPU path, one thread, median of the repeats). "
         f"Measured {time.strftime('%Y-%m-%d')}.", "", *lines, "",
-        "Models whose step needs `exp` of a per-neuron value (conductance LIF, AdEx) do not vectorise: the "
-        "compiled `exp` branches between a Taylor polynomial and the libm call.", ""])
+        "Models whose step needs `exp` of a per-neuron value (conductance LIF, AdEx) pay for it every step; the "
+        "compiled `exp` is branch-free (no libm call), so their loops vectorise too.", ""])
     if args.print:
         print(section)
     else:

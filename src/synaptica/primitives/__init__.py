@@ -43,16 +43,7 @@ maximum = np.maximum
 # literal is of that type, so a float32 network computes in float32 (NumPy's promotion
 # rules would widen every operation with a float64 literal to float64 and convert back).
 NUMBA_PRIMITIVES_SOURCE = '''
-@numba.njit(inline="always", fastmath=True, error_model="numpy")
-def exp(x):
-    # Per-step decay factors have small arguments: there a degree-8 Taylor polynomial is
-    # exact to double precision (relative error < 3e-16 for |x| < 1/16) and twice as
-    # fast as the libm call, which numba cannot vectorise here.
-    if x > F(-0.0625) and x < F(0.0625):
-        return F(1.0) + x * (F(1.0) + x * (F(0.5) + x * (F(1.0 / 6.0) + x * (F(1.0 / 24.0) + x * (
-            F(1.0 / 120.0) + x * (F(1.0 / 720.0) + x * (F(1.0 / 5040.0) + x * F(1.0 / 40320.0))))))))
-    return F(math.exp(x))
-
+EXP_FUNCTION
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
 def where(condition, a, b):
     return a if condition else b
@@ -73,6 +64,50 @@ def spike(x):
 def detach(x):
     return x
 '''
+
+
+# exp without a branch or a libm call, so loops that take exp of a per-neuron value
+# vectorise: x = k ln2 + r (|r| <= ln2 / 2, Cody-Waite split of ln2), exp(r) by its Taylor
+# polynomial, 2^k written into the exponent bits. Within 1 ulp of libm over the normal
+# range (float64: degree 13; float32: degree 7, within 0.5 ulp of the exact value);
+# below the smallest normal result it returns 0 (no subnormals), above the largest inf,
+# and NaN stays NaN.
+_EXP_SOURCE = {
+    "float64": '''
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
+def exp(x):
+    xc = x if x > -708.0 else -708.0
+    xc = xc if xc < 709.0 else 709.0
+    k = math.floor(xc * 1.4426950408889634 + 0.5)
+    r = (xc - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (
+        1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r * (
+        1.0 / 479001600.0 + r / 6227020800.0))))))))))))
+    y = p * np.int64((np.int64(k) + 1023) << 52).view(np.float64)
+    y = y if x > -708.0 else 0.0
+    y = y if x < 709.0 else math.inf
+    return y if x == x else x
+''',
+    "float32": '''
+@numba.njit(inline="always", fastmath=True, error_model="numpy")
+def exp(x):
+    xc = x if x > F(-87.0) else F(-87.0)
+    xc = xc if xc < F(88.0) else F(88.0)
+    k = math.floor(xc * F(1.4426950408889634) + F(0.5))
+    r = (xc - k * F(0.693359375)) + k * F(2.12194440e-4)
+    p = F(1.0) + r * (F(1.0) + r * (F(0.5) + r * (F(1.0 / 6.0) + r * (F(1.0 / 24.0) + r * (F(1.0 / 120.0) + r * (
+        F(1.0 / 720.0) + r * F(1.0 / 5040.0)))))))
+    y = p * np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
+    y = y if x > F(-87.0) else F(0.0)
+    y = y if x < F(88.0) else F(math.inf)
+    return y if x == x else x
+''',
+}
+
+
+def numba_primitives_source(float_type: str) -> str:
+    """The scalar primitives for the generated CPU loop of a ``float_type`` network."""
+    return NUMBA_PRIMITIVES_SOURCE.replace("EXP_FUNCTION", _EXP_SOURCE[float_type])
 
 
 def torch_primitives(spike_function: Callable, detach_reset: bool = False) -> dict:
