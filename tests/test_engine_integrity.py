@@ -297,6 +297,10 @@ def test_connecting_slices_of_populations_like_brian_subgroups():
         cells[200]
     with pytest.raises(ValueError, match="does not match the views"):
         net.connect(cells[:2], cells[:3], weight=np.ones((3, 2)))
+    conv = net.connect(cells[:16], cells[20:29], kernel=np.ones((1, 1, 2, 2)), in_shape=(1, 4, 4))
+    assert conv.n_synapses == 36 and conv.synapse_index()[1].min() == 20
+    with pytest.raises(ValueError, match="convolution output"):   # 3x3 outputs onto 8 neurons
+        net.connect(cells[:16], cells[20:28], kernel=np.ones((1, 1, 2, 2)), in_shape=(1, 4, 4))
 
 
 def test_set_state_validates():

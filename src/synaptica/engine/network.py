@@ -144,87 +144,75 @@ class Network:
         weights; ``stp``: short-term plasticity (:class:`~synaptica.plasticity.TsodyksMarkram`).
         """
         name = name or f"{pre.name}->{post.name}#{len(self.projections)}"
+        if (pre_index is None) != (post_index is None):
+            raise ValueError(f"Projection '{name}': give pre_index and post_index together")
+        if sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one) > 1:
+            raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
+        weight = 1.0 if weight is None else weight
+        wiring = dict(p=p, pre_index=pre_index, post_index=post_index, one_to_one=one_to_one, kernel=kernel,
+                      in_shape=in_shape, stride=stride, padding=padding)
+        options = dict(delay=delay, target=target, sign=sign, plasticity=plasticity, stp=stp)
         if isinstance(pre, GroupView) or isinstance(post, GroupView):
-            return self._connect_views(pre, post, name=name, p=p, weight=weight, pre_index=pre_index,
-                                       post_index=post_index, one_to_one=one_to_one, kernel=kernel,
-                                       in_shape=in_shape, stride=stride, padding=padding, delay=delay,
-                                       target=target, sign=sign, allow_self=allow_self, plasticity=plasticity,
-                                       stp=stp)
+            return self._connect_views(pre, post, name, weight, wiring, allow_self, options)
         if not isinstance(post, Population):
             raise TypeError(f"Projection '{name}': target group must be a Population")
         if pre not in self.groups or post not in self.groups:
             raise ValueError(f"Projection '{name}': both groups must belong to this network")
         receptors = post.model.receptors
         target = target or (receptors[1] if sign == "inhibitory" and len(receptors) > 1 else receptors[0])
-        delay_steps = self._delay_steps(delay, name)
-        if (pre_index is None) != (post_index is None):
-            raise ValueError(f"Projection '{name}': give pre_index and post_index together")
-        wiring = sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one)
-        if wiring > 1:
-            raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
-        weight = 1.0 if weight is None else weight
-        common = dict(delay_steps=delay_steps, sign=sign, name=name, dtype=self.dtype)
-        if p is not None:
-            i, j = connectivity.random_pairs(pre.n, post.n, p, self.rng, allow_self)
-            proj = Projection(pre, post, target, weights=weight, pre_index=i, post_index=j, **common)
-        elif pre_index is not None:
-            proj = Projection(pre, post, target, weights=weight, pre_index=pre_index, post_index=post_index, **common)
-        elif one_to_one:
-            if pre.n != post.n:
-                raise ValueError(f"Projection '{name}': one_to_one needs equal sizes ({pre.n} vs {post.n})")
-            i, j = connectivity.one_to_one(pre.n)
-            proj = Projection(pre, post, target, weights=weight, pre_index=i, post_index=j, **common)
-        elif kernel is not None:
-            kernel = np.asarray(kernel, dtype=float)
-            if in_shape is None or int(np.prod(in_shape)) != pre.n:
-                raise ValueError(f"Projection '{name}': in_shape {in_shape} does not match {pre.n} neurons")
-            i, j, k, out_shape = connectivity.convolution(tuple(in_shape), kernel.shape, stride, padding)
-            if int(np.prod(out_shape)) != post.n:
-                raise ValueError(f"Projection '{name}': convolution output {out_shape} needs "
-                                 f"{int(np.prod(out_shape))} neurons, '{post.name}' has {post.n}")
-            proj = Projection(pre, post, target, pre_index=i, post_index=j, kernel=kernel, kernel_index=k, **common)
-        else:
+        common = dict(delay_steps=self._delay_steps(delay, name), sign=sign, name=name, dtype=self.dtype)
+        pairs = self._synapse_pairs(pre.n, post.n, name, allow_self=allow_self, **wiring)
+        if pairs is None:
             proj = Projection(pre, post, target, weights=weight, **common)
+        elif pairs[2] is not None:
+            proj = Projection(pre, post, target, pre_index=pairs[0], post_index=pairs[1],
+                              kernel=np.asarray(kernel, dtype=float), kernel_index=pairs[2], **common)
+        else:
+            proj = Projection(pre, post, target, weights=weight, pre_index=pairs[0], post_index=pairs[1], **common)
         proj.weights = proj.weights.to(device=self.device, dtype=self.dtype)
-        proj.built_fingerprint = proj.weight_fingerprint()
-        if plasticity is not None:
+        if plasticity is None:   # what checkpoints compare static weights against
+            proj.built_fingerprint = proj.weight_fingerprint()
+        else:
             plasticity.validate_for(proj, self)
         proj.attach(self.batch_size, self.dtype, self.device, plasticity, stp)
         self.projections.append(proj)
         self._compiled = None
         return proj
 
-    def _connect_views(self, pre, post, *, name: str, p, weight, pre_index, post_index, one_to_one, kernel,
-                       in_shape, stride, padding, allow_self: bool, **options) -> Projection:
+    def _synapse_pairs(self, n_pre: int, n_post: int, name: str, *, p, pre_index, post_index, one_to_one, kernel,
+                       in_shape, stride, padding, allow_self: bool) -> tuple | None:
+        """(pre, post, kernel index or None) of the synapses a wiring asks for, indices
+        relative to the ``n_pre`` and ``n_post`` neurons given; None for dense all-to-all."""
+        if p is not None:
+            return (*connectivity.random_pairs(n_pre, n_post, p, self.rng, allow_self), None)
+        if pre_index is not None:
+            return np.asarray(pre_index), np.asarray(post_index), None
+        if one_to_one:
+            if n_pre != n_post:
+                raise ValueError(f"Projection '{name}': one_to_one needs equal sizes ({n_pre} vs {n_post})")
+            return (*connectivity.one_to_one(n_pre), None)
+        if kernel is not None:
+            kernel_shape = np.shape(kernel)
+            if in_shape is None or int(np.prod(in_shape)) != n_pre:
+                raise ValueError(f"Projection '{name}': in_shape {in_shape} does not match {n_pre} neurons")
+            i, j, k, out_shape = connectivity.convolution(tuple(in_shape), kernel_shape, stride, padding)
+            if int(np.prod(out_shape)) != n_post:
+                raise ValueError(f"Projection '{name}': convolution output {out_shape} needs "
+                                 f"{int(np.prod(out_shape))} neurons, the target has {n_post}")
+            return i, j, k
+        return None
+
+    def _connect_views(self, pre, post, name: str, weight, wiring: dict, allow_self: bool,
+                       options: dict) -> Projection:
         """Wire the neurons of views (``pop[a:b]``) as explicit synapses between the whole
         groups: indices and the dense weight matrix are given relative to the views."""
         pre_map = pre.indices if isinstance(pre, GroupView) else np.arange(pre.n, dtype=index_dtype(pre.n))
         post_map = post.indices if isinstance(post, GroupView) else np.arange(post.n, dtype=index_dtype(post.n))
         pre_group = pre.group if isinstance(pre, GroupView) else pre
         post_group = post.group if isinstance(post, GroupView) else post
-        if (pre_index is None) != (post_index is None):
-            raise ValueError(f"Projection '{name}': give pre_index and post_index together")
-        if sum(x is not None for x in (p, pre_index, kernel)) + bool(one_to_one) > 1:
-            raise ValueError(f"Projection '{name}': give only one of p, pre_index/post_index, one_to_one, kernel")
-        weight = 1.0 if weight is None else weight
-        if kernel is not None:
-            kernel = np.asarray(kernel, dtype=float)
-            if in_shape is None or int(np.prod(in_shape)) != pre.n:
-                raise ValueError(f"Projection '{name}': in_shape {in_shape} does not match {pre.n} neurons")
-            i, j, k, _ = connectivity.convolution(tuple(in_shape), kernel.shape, stride, padding)
-            weight = kernel.reshape(-1)[k]
-        elif p is not None:
-            i, j = connectivity.random_pairs(pre.n, post.n, p, self.rng)
-        elif pre_index is not None:
-            i, j = np.asarray(pre_index, dtype=np.int64), np.asarray(post_index, dtype=np.int64)
-            if i.size and (i.min() < 0 or i.max() >= pre.n or j.min() < 0 or j.max() >= post.n):
-                raise ValueError(f"Projection '{name}': synapse indices out of range of the views "
-                                 f"(pre < {pre.n}, post < {post.n})")
-        elif one_to_one:
-            if pre.n != post.n:
-                raise ValueError(f"Projection '{name}': one_to_one needs equal sizes ({pre.n} vs {post.n})")
-            i, j = connectivity.one_to_one(pre.n)
-        else:
+        # self-connections are judged on whole-group ids below, not on view positions
+        pairs = self._synapse_pairs(pre.n, post.n, name, allow_self=True, **wiring)
+        if pairs is None:
             i, j = connectivity.all_to_all(pre.n, post.n)
             w = np.asarray(weight, dtype=float)
             if w.ndim == 2:
@@ -232,14 +220,21 @@ class Network:
                     raise ValueError(f"Projection '{name}': weight matrix {w.shape} does not match the views "
                                      f"({pre.n}, {post.n})")
                 weight = w[i, j]
+        else:
+            i, j, k = pairs
+            if i.size and (i.min() < 0 or i.max() >= pre.n or j.min() < 0 or j.max() >= post.n):
+                raise ValueError(f"Projection '{name}': synapse indices out of range of the views "
+                                 f"(pre < {pre.n}, post < {post.n})")
+            if k is not None:   # views get explicit synapses: each takes its kernel entry
+                weight = np.asarray(wiring["kernel"], dtype=float).reshape(-1)[k]
         i, j = pre_map[i], post_map[j]
         if not allow_self and pre_group is post_group:
             keep = i != j
             i, j = i[keep], j[keep]
             if np.ndim(weight):
                 weight = np.asarray(weight)[keep]
-            if np.ndim(options.get("delay")):
-                options["delay"] = np.asarray(options["delay"])[keep]
+            if np.ndim(options["delay"]):
+                options = {**options, "delay": np.asarray(options["delay"])[keep]}
         return self.connect(pre_group, post_group, pre_index=i, post_index=j, weight=weight, name=name, **options)
 
     def _delay_steps(self, delay: Any, name: str) -> Any:
@@ -581,17 +576,13 @@ class Network:
         for p, proj in enumerate(self.projections):
             # Static weights are rebuilt from the seed with the network: a checkpoint keeps
             # their fingerprint only (a few numbers, not a copy of every synapse) and the
-            # weights themselves only once something changed them (plasticity, training).
-            # static weights cannot change during a run: one fingerprint pass per run, not per save
-            fingerprint = self._run_fingerprints.get(p) if self._run_fingerprints is not None else None
-            if fingerprint is None:
-                fingerprint = proj.weight_fingerprint()
-                if self._run_fingerprints is not None and proj.plasticity is None:
-                    self._run_fingerprints[p] = fingerprint
-            if proj.plasticity is None and np.array_equal(fingerprint, proj.built_fingerprint):
-                out[f"projection.{p}.weights_fingerprint"] = fingerprint
-            else:
-                out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
+            # weights themselves once something changed them (plasticity, training, edits).
+            if proj.plasticity is None:
+                fingerprint = self._static_fingerprint(p, proj)
+                if np.array_equal(fingerprint, proj.built_fingerprint):
+                    out[f"projection.{p}.weights_fingerprint"] = fingerprint
+                    continue
+            out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
         for p, proj in enumerate(self.projections):
             for key, tensor in proj.plastic_state.items():
                 out[f"projection.{p}.{key}"] = tensor.detach().cpu().numpy()
@@ -603,6 +594,14 @@ class Network:
             for key, value in mon.arrays().items():
                 out[f"monitor.{mon.name}.{key}"] = value
         return out
+
+    def _static_fingerprint(self, p: int, proj) -> np.ndarray:
+        """Within a run static weights cannot change: one fingerprint pass per run, not per save."""
+        if self._run_fingerprints is None:
+            return proj.weight_fingerprint()
+        if p not in self._run_fingerprints:
+            self._run_fingerprints[p] = proj.weight_fingerprint()
+        return self._run_fingerprints[p]
 
     def save_checkpoint(self, path: str | Path, tag: str = "") -> None:
         """Write the run state to ``path`` (.npz), atomically; ``tag`` identifies the run."""

@@ -87,6 +87,7 @@ class TorchStep:
         self.intrinsic_updates = {p.name: type(p.intrinsic).description().build(primitives)
                                   for p in net.populations if p.intrinsic is not None}
         self.operations = [(getattr(self, f"lower_{type(op).__name__}"), op) for op in step_operations(net)]
+        self.modulators = list(net.modulators.values())
         self.currents = [torch.as_tensor(c.values, dtype=net.dtype, device=device) for c in net.currents]
         self.poisson_probability: dict[tuple[int, int], torch.Tensor] = {}
         self.recorded: dict[tuple[str, int], list] = {}   # monitor -> device tensors of this chunk
@@ -218,7 +219,7 @@ class TorchStep:
             ring[slot] = ring[slot] + contribution
 
     def lower_UpdateModulator(self, op) -> None:
-        update_modulator(self.net, op.modulator, self.step)
+        update_modulator(self.modulators[op.modulator], self.step)
 
     def lower_DecayTraces(self, op) -> None:
         self.rules[op.projection].decay_traces()

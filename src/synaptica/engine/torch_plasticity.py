@@ -15,9 +15,8 @@ import torch
 from synaptica.plasticity.base import weight_change_description
 
 
-def update_modulator(net, m: int, step: int) -> None:
+def update_modulator(mod, step: int) -> None:
     """Decay, this step's scheduled pulses, and ``gain`` per spike of the source group."""
-    mod = list(net.modulators.values())[m]
     value = mod.value * mod.decay + mod.pulses_at(step)
     if mod.source is not None:   # on the device (see TorchStep.run): no transfer per step
         value = value + mod.gain * mod.source.spikes.detach().sum(1).to(value.dtype)

@@ -90,6 +90,7 @@ class Projection:
         self.plasticity = None   # a PlasticityRule, see attach()
         self.stp = None          # short-term plasticity (TsodyksMarkram), see attach()
         self.plastic_state: dict[str, torch.Tensor] = {}
+        self.built_fingerprint: np.ndarray | None = None   # set by Network.connect (static weights)
 
     # -- plasticity --------------------------------------------------------------------
     def attach(self, batch: int, dtype, device, plasticity=None, stp=None) -> None:
