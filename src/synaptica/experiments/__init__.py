@@ -54,6 +54,7 @@ BUILTINS: dict[str, str] = {
     "brain-modes": "synaptica.experiments.brain_modes",
     "meta-neuron": "synaptica.experiments.meta_neuron",
     "delay-motifs": "synaptica.experiments.delay_motifs",
+    "sdr-dendrites": "synaptica.experiments.sdr_dendrites",
 }
 # ---------------------------------------------------------------------------------------
 
