@@ -106,5 +106,5 @@ def test_interrupted_run_resumes_from_checkpoint_and_loses_nothing(tmp_path):
     resumed = run_cuba(params, None, checkpoint=checkpoint)
     np.testing.assert_array_equal(resumed.spike_times_ms, uninterrupted.spike_times_ms)
     np.testing.assert_array_equal(resumed.spike_ids, uninterrupted.spike_ids)
-    with pytest.raises(CheckpointError, match="different run"):
+    with pytest.raises(CheckpointError, match="other settings: seed 1 vs 7"):
         run_cuba(params | {"seed": 7}, None, checkpoint=checkpoint)

@@ -488,9 +488,10 @@ def _tamper(path, key, value):
     ("step", np.array(3.5), "dtype"),
     ("step", np.array("ten"), "dtype"),
     ("noise_state", np.zeros(1, dtype=np.uint64), "state is 0"),
-    ("group.cells.state.v", np.full((1, 20), np.nan), "NaN"),
+    ("group.cells.state.v", np.full((1, 20), np.nan, dtype=np.float32), "NaN"),
+    ("group.cells.state.v", np.zeros((1, 20)), "dtype float64, float32 is needed"),
     ("group.cells.state.v", np.zeros((1, 20), dtype=complex), "dtype"),
-    ("monitor.spikes:cells.ids", None, "outside"),
+    ("monitor.spikes:cells.ids", None, "ids' has 10000, above the largest possible value 19"),
 ])
 def test_tampered_checkpoints_are_refused(tmp_path, key, value, message):
     from synaptica.engine.errors import CheckpointError

@@ -18,12 +18,14 @@ CUDA tensors or when gradients are needed, step by step with torch operations
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from synaptica.engine.errors import CheckpointError
+from synaptica.engine.checkpoints import (REMEDY, Fields, check_network_fields, check_settings, encode_settings,
+                                          read_checkpoint, run_settings)
+from synaptica.engine.errors import CheckpointError, NonFiniteError
 from synaptica.engine.modulators import Modulator
 from synaptica.engine.monitors import CountMonitor, RateMonitor, SpikeMonitor, StateMonitor
 from synaptica.engine.population import (CurrentInput, Group, GroupView, PoissonInput, Population,
@@ -343,7 +345,7 @@ class Network:
 
     def run(self, duration: float, progress: ProgressCallback | None = None, backend: str = "auto",
             chunk_steps: int = 2000, checkpoint: str | Path | None = None,
-            checkpoint_every: float | None = None, checkpoint_tag: str = "") -> None:
+            checkpoint_every: float | None = None, checkpoint_tag: str | Mapping[str, Any] = "") -> None:
         """Advance the network by ``duration`` ms.
 
         ``backend``: "cpu" (compiled loop), "torch" (step-by-step tensor ops, autograd,
@@ -352,8 +354,10 @@ class Network:
 
         With ``checkpoint`` (an .npz path) the state is saved every ``checkpoint_every`` ms
         of simulated time (default: a tenth of the run); if the file exists when the run
-        starts, and was written by the same run (same end step and ``checkpoint_tag``),
-        the run resumes from it, so an interrupted run loses nothing.
+        starts, and was written by the same run (same end step and ``checkpoint_tag``: the
+        run's settings, a mapping of every parameter that changes the result, or a string),
+        the run resumes from it, so an interrupted run loses nothing; a checkpoint of other
+        settings or with values no run could write raises :class:`CheckpointError`.
         """
         n_steps = int(round(duration / self.dt))
         if not np.isfinite(duration) or duration < 0 or abs(n_steps * self.dt - duration) > 1e-6 * max(1.0, duration):
@@ -363,12 +367,9 @@ class Network:
         if backend not in ("cpu", "torch"):
             raise ValueError(f"Network.run: backend must be 'auto', 'cpu' or 'torch', got {backend!r}")
         start, end = self.step, self.step + n_steps
-        tag = f"{checkpoint_tag}|end={end}"
+        tag = run_settings(checkpoint_tag, end=end)
         if checkpoint is not None and Path(checkpoint).exists():
-            self.load_checkpoint(checkpoint, tag=tag)
-            if not start <= self.step <= end:
-                raise CheckpointError(f"checkpoint {checkpoint}: step {self.step} is outside this run "
-                                      f"({start} to {end}); delete it to start afresh")
+            self.load_checkpoint(checkpoint, tag=tag, steps=(start, end))
         every = max(1, int(round((checkpoint_every or duration / 10) / self.dt)))
         last_saved = self.step
         if backend == "cpu":
@@ -406,7 +407,7 @@ class Network:
             finite = torch.isfinite(proj.weights.detach())
             if not bool(finite.all()):
                 where_ = tuple(int(i) for i in torch.nonzero(~finite)[0])
-                raise FloatingPointError(f"projection '{proj.name}': weights contain NaN or infinity "
+                raise NonFiniteError(f"projection '{proj.name}': weights contain NaN or infinity "
                                          f"(first at index {where_})")
 
     def _check_finite_state(self, chunk_start: int) -> None:
@@ -418,7 +419,7 @@ class Network:
                 finite = torch.isfinite(value.detach())
                 if not bool(finite.all()):
                     b, k = (int(i) for i in torch.nonzero(~finite)[0])
-                    raise FloatingPointError(
+                    raise NonFiniteError(
                         f"population '{pop.name}': state '{var}' is not finite (neuron {k}, batch entry {b}); "
                         f"it became so between step {chunk_start} and step {self.step - 1} "
                         f"(t = {chunk_start * self.dt:g} to {self.step * self.dt:g} ms). Check weights, "
@@ -603,65 +604,18 @@ class Network:
             self._run_fingerprints[p] = proj.weight_fingerprint()
         return self._run_fingerprints[p]
 
-    def save_checkpoint(self, path: str | Path, tag: str = "") -> None:
-        """Write the run state to ``path`` (.npz), atomically; ``tag`` identifies the run."""
+    def save_checkpoint(self, path: str | Path, tag: str | Mapping[str, Any] = "") -> None:
+        """Write the run state to ``path`` (.npz), atomically; ``tag`` identifies the run:
+        its settings (a mapping of every parameter that changes the result) or a string."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, tag=np.array(tag), **self.state_arrays())
+        np.savez(tmp, tag=np.array(encode_settings(run_settings(tag))), **self.state_arrays())
         tmp.replace(path)
 
-    def _check_checkpoint_values(self, path: Path, arrays: dict, expected: dict) -> None:
-        """Refuse values no run could have written (before anything is restored): the
-        compiled loop indexes memory with them, so a tampered file must not reach it."""
-        def fail(message: str):
-            raise CheckpointError(f"checkpoint {path}: {message}")
-
-        kinds = {"f": "f", "i": "iu", "u": "iu", "b": "b"}
-        for key, value in expected.items():
-            got = arrays[key]
-            if got.dtype.kind not in kinds.get(value.dtype.kind, value.dtype.kind):
-                fail(f"'{key}' has dtype {got.dtype}, this network needs {value.dtype}")
-            if got.ndim != value.ndim:
-                fail(f"'{key}' has {got.ndim} dimensions, this network needs {value.ndim}")
-            if got.dtype.kind == "f" and not np.all(np.isfinite(got)):
-                fail(f"'{key}' contains NaN or infinity")
-        step = int(arrays["step"])
-        if step < 0:
-            fail(f"step {step} is negative")
-        if not np.any(arrays["noise_state"]):
-            fail("the noise generator state is 0 (xorshift would emit a constant)")
-        for mon in self.spike_monitors:
-            prefix = f"monitor.{mon.name}."
-            steps, ids, batch = (arrays[prefix + k] for k in ("steps", "ids", "batch"))
-            if not (steps.shape == ids.shape == batch.shape):
-                fail(f"spike monitor '{mon.name}': arrays of different lengths")
-            if steps.size and (steps.min() < 0 or steps.max() >= max(step, 1) or ids.min() < 0
-                               or ids.max() >= mon.group.n or batch.min() < 0 or batch.max() >= self.batch_size):
-                fail(f"spike monitor '{mon.name}': a spike outside the run so far, the neurons or the batch")
-        for mon in self.state_monitors:
-            values = arrays[f"monitor.{mon.name}.values"]
-            if values.size and values.shape[1:] != (self.batch_size, mon.neurons.size):
-                fail(f"state monitor '{mon.name}': samples of shape {values.shape[1:]}, "
-                     f"needs {(self.batch_size, mon.neurons.size)}")
-        for mon in self.count_monitors:
-            counts = arrays[f"monitor.{mon.name}.counts"]
-            if counts.shape[1:] != (self.batch_size, mon.group.n) or (counts.size and counts.min() < 0):
-                fail(f"count monitor '{mon.name}': counts of shape {counts.shape} or negative")
-
-    def load_checkpoint(self, path: str | Path, tag: str | None = None) -> None:
-        """Restore a state written by :meth:`save_checkpoint` for this same network structure
-        (and, if ``tag`` is given, by the same run)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception as error:  # zip/format errors: name the file
-            raise CheckpointError(f"checkpoint {path}: unreadable ({error})") from None
-        if tag is not None and str(arrays.get("tag", "")) != tag:
-            raise CheckpointError(f"checkpoint {path}: written by a different run or configuration; "
-                             f"delete it to start afresh")
-        self._prepare()
+    def _expected_checkpoint(self, path: Path, arrays: dict) -> dict[str, np.ndarray]:
+        """What this network would write, for the fields of ``arrays``; static weights
+        saved as a fingerprint must match this network's."""
         expected = self.state_arrays()
         for p, proj in enumerate(self.projections):   # weights saved in full or as fingerprint
             full, short = f"projection.{p}.weights", f"projection.{p}.weights_fingerprint"
@@ -669,24 +623,38 @@ class Network:
             if full in arrays:
                 expected[full] = proj.weights.detach().cpu().numpy()
             elif short in arrays:
-                if not np.array_equal(arrays[short], proj.weight_fingerprint()):
+                fingerprint = proj.weight_fingerprint()
+                got = arrays[short]
+                if got.shape != fingerprint.shape or got.dtype != fingerprint.dtype or \
+                        not np.array_equal(got, fingerprint):
                     raise CheckpointError(f"checkpoint {path}: the static weights of projection '{proj.name}' "
                                           f"differ from this network's (built from another seed or "
-                                          f"configuration); delete the checkpoint to start afresh")
+                                          f"configuration); {REMEDY}")
+                expected[short] = fingerprint
             else:
                 raise CheckpointError(f"checkpoint {path}: does not match this network (no weights of "
-                                      f"projection '{proj.name}')")
-        missing = sorted(set(expected) - set(arrays))
-        if missing:
-            raise CheckpointError(f"checkpoint {path}: does not match this network (missing {missing[:3]})")
-        for key, value in expected.items():
-            if not key.startswith("monitor.") and ".pulse_" not in key and arrays[key].shape != value.shape:
-                raise CheckpointError(f"checkpoint {path}: '{key}' has shape {arrays[key].shape}, "
-                                 f"this network needs {value.shape}")
-        self._check_checkpoint_values(path, arrays, expected)
+                                      f"projection '{proj.name}'); {REMEDY}")
+        return expected
+
+    def load_checkpoint(self, path: str | Path, tag: str | Mapping[str, Any] | None = None,
+                        steps: tuple[int, int] | None = None, extra: tuple[str, ...] = ()) -> None:
+        """Restore a state written by :meth:`save_checkpoint` for this same network structure
+        (and, if ``tag`` is given, by a run of the same settings).
+
+        Every field is checked before anything is restored (see
+        :mod:`synaptica.engine.checkpoints`): ``steps`` (first, last) bounds the step the
+        checkpoint may be at; ``extra`` names further fields the caller checks itself.
+        """
+        path = Path(path)
+        arrays = read_checkpoint(path)
+        if tag is not None:
+            check_settings(path, arrays, run_settings(tag))
+        self._prepare()
+        expected = self._expected_checkpoint(path, arrays)
+        check_network_fields(self, Fields(path, arrays), expected, steps, extra)
         self.step = int(arrays["step"])
         self.noise_state[:] = arrays["noise_state"]
-        self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"]))
+        self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"].copy()))
         for group in self.groups:
             for key, tensor in group.arrays().items():
                 tensor.copy_(torch.from_numpy(arrays[f"group.{group.name}.{key}"]))

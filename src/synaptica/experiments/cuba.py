@@ -20,7 +20,7 @@ import torch
 
 from synaptica.analysis.stats import firing_rates, isi_cv
 from synaptica.config import Field
-from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback, config_tag
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
     "n": Field(int, 4000, "number of neurons", minimum=10),
@@ -87,7 +87,7 @@ def run_cuba(p: dict, progress: ProgressCallback | None = None, checkpoint=None)
     t0 = time.perf_counter()
     net, cells, spikes = build_cuba(p)
     t1 = time.perf_counter()
-    net.run(p["duration_ms"], progress=progress, checkpoint=checkpoint, checkpoint_tag=config_tag(p))
+    net.run(p["duration_ms"], progress=progress, checkpoint=checkpoint, checkpoint_tag={"experiment": "cuba", **p})
     t2 = time.perf_counter()
     n, n_exc = p["n"], int(round(p["exc_fraction"] * p["n"]))
     times, ids = spikes.times_ms, spikes.neuron_ids.astype(np.int64)

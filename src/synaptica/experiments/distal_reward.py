@@ -77,7 +77,8 @@ import numpy as np
 import torch
 
 from synaptica.config import Field
-from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback, config_tag
+from synaptica.engine.checkpoints import Fields, check_settings, encode_settings, read_checkpoint, run_settings
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 CHUNK_MS = 1000.0
 
@@ -200,11 +201,42 @@ def build_distal_reward(p: dict):
     return net, cells, exc, dopamine, net.monitor_spikes(cells), synapse, n1, n2
 
 
-def _save(path: Path, tag: str, net, extra: dict) -> None:
+def _save(path: Path, settings: dict, net, extra: dict) -> None:
+    """The network's checkpoint plus this experiment's own state (fields ``distal.*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, tag=np.array(tag), **net.state_arrays(), **{f"distal.{k}": v for k, v in extra.items()})
+    np.savez(tmp, tag=np.array(encode_settings(settings)), **net.state_arrays(),
+             **{f"distal.{k}": v for k, v in extra.items()})
     tmp.replace(path)
+
+
+EXTRA = ("second", "seen", "rewards", "coincidences", "last_n1", "history", "rng")
+
+
+def _load(path: Path, settings: dict, net, total: int, chunk_steps: int) -> dict:
+    """This experiment's state from a checkpoint, every field checked against this run
+    (and the network's restored, see Network.load_checkpoint) before anything is used."""
+    arrays = read_checkpoint(path)
+    check_settings(path, arrays, settings)
+    fields = Fields(path, arrays)
+    second = fields.integer("distal.second", 1, total - 1)   # saved after a whole second, never at the end
+    step = fields.integer("step", 0, total * chunk_steps)
+    if step != second * chunk_steps:
+        fields.fail("distal.second", f"is {second} s, the network is at step {step} ({chunk_steps} steps per s)")
+    spikes = fields.arrays.get(f"monitor.{net.spike_monitors[0].name}.steps", np.zeros(0))
+    fields.integer("distal.seen", spikes.size, spikes.size)   # every recorded spike was read
+    coincidences = fields.integer("distal.coincidences", 0, spikes.size)
+    state = {"second": second, "seen": spikes.size, "coincidences": coincidences,
+             "rewards": fields.integer("distal.rewards", 0, coincidences),
+             "history": fields.get("distal.history", np.float64, shape=(total,)).copy()}
+    last_n1 = float(fields.get("distal.last_n1", np.float64, shape=(), finite=False))
+    if not (last_n1 == -np.inf or 0.0 <= last_n1 < second * CHUNK_MS):
+        fields.fail("distal.last_n1", f"is {last_n1} ms, not a spike time within the {second} s run so far")
+    state["last_n1"] = last_n1
+    state["rng"] = fields.numpy_generator_state("distal.rng")
+    net.load_checkpoint(path, tag=settings, steps=(chunk_steps, (total - 1) * chunk_steps),
+                        extra=tuple(f"distal.{k}" for k in EXTRA))
+    return state
 
 
 def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> dict:
@@ -217,19 +249,12 @@ def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None)
     rng = np.random.default_rng([p["seed"], 7])  # reward delays
     chunk_steps = int(round(CHUNK_MS / net.dt))
     total = p["duration_s"]
-    tag = config_tag(p) + "|distal-reward"
+    settings = run_settings({"experiment": "distal-reward", **p})
     state = {"second": 0, "seen": 0, "last_n1": -np.inf, "rewards": 0, "coincidences": 0,
              "history": np.zeros(total)}
     if checkpoint is not None and Path(checkpoint).exists():
-        net.load_checkpoint(checkpoint, tag=tag)
-        with np.load(checkpoint, allow_pickle=False) as data:
-            for key in ("second", "seen", "rewards", "coincidences"):
-                state[key] = int(data[f"distal.{key}"])
-            state["last_n1"] = float(data["distal.last_n1"])
-            state["history"] = data["distal.history"].copy()
-            dopamine.pulse_steps = data["distal.pulse_steps"].copy()
-            dopamine.pulse_amounts = data["distal.pulse_amounts"].copy()
-            rng.bit_generator.state = json.loads(str(data["distal.rng"]))
+        state = _load(Path(checkpoint), settings, net, total, chunk_steps)
+        rng.bit_generator.state = state.pop("rng")   # dopamine pulses come back with the network
     save_every = max(1, total // 10)
     window = p["window_ms"]
     while state["second"] < total:
@@ -251,10 +276,9 @@ def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None)
         if progress is not None:
             progress(state["second"] * chunk_steps, total * chunk_steps)
         if checkpoint is not None and (state["second"] % save_every == 0) and state["second"] < total:
-            _save(Path(checkpoint), tag, net, {
+            _save(Path(checkpoint), settings, net, {
                 **{k: np.array(state[k]) for k in ("second", "seen", "rewards", "coincidences", "last_n1")},
-                "history": state["history"], "pulse_steps": dopamine.pulse_steps,
-                "pulse_amounts": dopamine.pulse_amounts, "rng": np.array(json.dumps(rng.bit_generator.state))})
+                "history": state["history"], "rng": np.array(json.dumps(rng.bit_generator.state))})
     return {"net": net, "exc": exc, "spikes": spikes, "synapse": synapse, "n1": n1, "n2": n2,
             "history": state["history"], "rewards": state["rewards"], "coincidences": state["coincidences"],
             "build_s": t1 - t0, "simulate_s": time.perf_counter() - t1}

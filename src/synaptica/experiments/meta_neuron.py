@@ -225,8 +225,92 @@ def evaluate_accuracy(net, x_test: np.ndarray, y_test: np.ndarray, passes: int =
 
 
 # ------------------------------------------------------------------------ runner
-def run_seed(p: dict, seed: int, progress=None) -> dict:
-    """One repetition: data, the four classifiers, learned parameters."""
+class TrainedNetworks:
+    """Checkpoint of meta-neuron: every spiking network trained so far, one (seed, kind)
+    unit at a time (weights, losses, test accuracy, training time, and the stochastic
+    layer's generator state after its evaluation), saved after each unit. A resumed run
+    rebuilds the data (deterministic in the seed) and retrains only the units missing;
+    each network is initialised from its own seed, so skipping a unit changes nothing
+    else. Every field is checked against a freshly built network before anything is used.
+    """
+
+    def __init__(self, path, p: dict, seeds: list[int]) -> None:
+        from synaptica.engine.checkpoints import run_settings
+
+        self.path, self.p = (None if path is None else Path(path)), p
+        self.n_classes = p["n_patterns"] * len(STRUCTURES)
+        self.settings = run_settings({"experiment": "meta-neuron", **p})
+        self.order = [(s, kind) for s in seeds for kind in ("lif", "meta")]
+        self.arrays: dict[str, np.ndarray] = {}
+        if self.path is not None and self.path.exists():
+            self.arrays = self._checked()
+
+    @staticmethod
+    def _prefix(seed: int, kind: str) -> str:
+        return f"unit.{seed}.{kind}."
+
+    def _checked(self) -> dict[str, np.ndarray]:
+        from synaptica.engine.checkpoints import Fields, check_settings, read_checkpoint
+
+        arrays = read_checkpoint(self.path)
+        check_settings(self.path, arrays, self.settings)
+        fields = Fields(self.path, arrays)
+        done = [u for u in self.order if self._prefix(*u) + "accuracy" in arrays]
+        if done != self.order[: len(done)]:
+            fields.fail(None, "holds trained networks out of their order")
+        allowed = {"tag"}
+        for seed, kind in done:
+            prefix = self._prefix(seed, kind)
+            for key, value in build_network(kind, self.p, self.n_classes, seed).state_dict().items():
+                fields.get(prefix + "model." + key, value.numpy().dtype, shape=tuple(value.shape))
+                allowed.add(prefix + "model." + key)
+            fields.get(prefix + "losses", np.float64, shape=(self.p["epochs"],), low=0.0)
+            fields.get(prefix + "accuracy", np.float64, shape=(), low=0.0, high=1.0)
+            fields.get(prefix + "train_s", np.float64, shape=(), low=0.0)
+            allowed.update(prefix + k for k in ("losses", "accuracy", "train_s"))
+            if kind == "meta":
+                fields.torch_generator_state(prefix + "generator")
+                allowed.add(prefix + "generator")
+        fields.only(allowed)
+        return arrays
+
+    def restore(self, seed: int, kind: str, net) -> dict | None:
+        """Load a trained unit into ``net``; its losses, accuracy and time, or None if not trained yet."""
+        import torch
+
+        prefix = self._prefix(seed, kind)
+        if prefix + "accuracy" not in self.arrays:
+            return None
+        model = prefix + "model."
+        net.load_state_dict({k[len(model):]: torch.from_numpy(v.copy()) for k, v in self.arrays.items()
+                             if k.startswith(model)})
+        if kind == "meta":
+            net[0].neurons.generator.set_state(torch.from_numpy(self.arrays[prefix + "generator"].copy()))
+        return {"losses": list(self.arrays[prefix + "losses"]), "accuracy": float(self.arrays[prefix + "accuracy"]),
+                "train_s": float(self.arrays[prefix + "train_s"])}
+
+    def save(self, seed: int, kind: str, net, losses: list[float], accuracy: float, train_s: float) -> None:
+        from synaptica.engine.checkpoints import encode_settings
+
+        if self.path is None:
+            return
+        prefix = self._prefix(seed, kind)
+        self.arrays.update({prefix + "model." + k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()})
+        self.arrays.update({prefix + "losses": np.array(losses, dtype=np.float64),
+                            prefix + "accuracy": np.array(accuracy, dtype=np.float64),
+                            prefix + "train_s": np.array(train_s, dtype=np.float64)})
+        if kind == "meta":
+            self.arrays[prefix + "generator"] = net[0].neurons.generator.get_state().numpy()
+        self.arrays["tag"] = np.array(encode_settings(self.settings))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, **self.arrays)
+        tmp.replace(self.path)
+
+
+def run_seed(p: dict, seed: int, progress=None, trained: TrainedNetworks | None = None) -> dict:
+    """One repetition: data, the four classifiers, learned parameters (networks already in
+    ``trained`` are restored instead of trained again)."""
     rng = np.random.default_rng(seed)
     patterns = rng.uniform(p["rate_low"], p["rate_high"], (p["n_patterns"], p["n_in"]))
     x_train, y_train = make_dataset(p, p["n_train"], patterns, rng)
@@ -244,9 +328,17 @@ def run_seed(p: dict, seed: int, progress=None) -> dict:
     for kind in ("lif", "meta"):
         t0 = time.perf_counter()
         net = build_network(kind, p, n_classes, seed)
-        losses = train_network(net, x_train, y_train, p, seed)
-        out[f"train_s_{kind}"] = time.perf_counter() - t0
-        out[f"accuracy_{kind}"] = evaluate_accuracy(net, x_test, y_test, p["eval_samples"] if kind == "meta" else 1)
+        done = None if trained is None else trained.restore(seed, kind, net)
+        if done is None:
+            losses = train_network(net, x_train, y_train, p, seed)
+            train_s = time.perf_counter() - t0
+            accuracy = evaluate_accuracy(net, x_test, y_test, p["eval_samples"] if kind == "meta" else 1)
+            if trained is not None:
+                trained.save(seed, kind, net, losses, accuracy, train_s)
+            done = {"losses": losses, "accuracy": accuracy, "train_s": train_s}
+        losses = done["losses"]
+        out[f"train_s_{kind}"] = done["train_s"]
+        out[f"accuracy_{kind}"] = done["accuracy"]
         out[f"final_loss_{kind}"] = losses[-1]
         out[f"net_{kind}"] = net
         if progress:
@@ -266,7 +358,8 @@ def run_meta_neuron(p: dict, progress: ProgressCallback | None = None, checkpoin
         if progress:
             progress(done[0], total)
 
-    runs = [run_seed(p, s, step) for s in seeds]
+    trained = TrainedNetworks(checkpoint, p, seeds)   # resumes the networks trained before an interruption
+    runs = [run_seed(p, s, step, trained) for s in seeds]
     metrics: dict[str, float] = {"n_seeds": len(seeds), "n_classes": p["n_patterns"] * len(STRUCTURES),
                                  "chance": 1.0 / (p["n_patterns"] * len(STRUCTURES))}
     for key in ("accuracy_lif", "accuracy_meta", "accuracy_lz", "accuracy_rate_only", "accuracy_lz_only",

@@ -64,8 +64,9 @@ def run_sg_mnist(p: dict, progress: ProgressCallback | None = None, checkpoint=N
     neuron = dict(beta=p["beta"], surrogate=p["surrogate"], learn_beta=p["learn_neurons"],
                   learn_threshold=p["learn_neurons"])
     model = SpikingMLP(sizes, recurrent=p["recurrent"], **neuron)
+    # the checkpoint is tied to every parameter (data, sizes, beta, surrogate...), not only the trainer's
     trainer = Trainer(model, lr=p["lr"], n_steps=p["n_steps"], batch_size=p["batch_size"], mode=p["mode"],
-                      seed=p["seed"])
+                      seed=p["seed"], settings={"experiment": "sg-mnist", **p})
     t0 = time.perf_counter()
     trainer.fit(x_train, y_train, epochs=p["epochs"], checkpoint=checkpoint, progress=progress)
     train_s = time.perf_counter() - t0

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from synaptica.config import ConfigError, Field
-from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback, config_tag
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
     "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
@@ -74,8 +74,8 @@ class Phases:
             self.progress(self.done + steps, self.total)
 
     def run(self, images: np.ndarray, learn: bool, name: str, targets: np.ndarray | None = None) -> np.ndarray:
-        counts = self.model.present(images, learn, self._progress, self.checkpoint, f"{config_tag(self.p)}|{name}",
-                                    targets=targets)
+        counts = self.model.present(images, learn, self._progress, self.checkpoint, name, targets=targets,
+                                    settings=self.p)
         self.done += len(images) * self.steps_per_image
         return counts
 

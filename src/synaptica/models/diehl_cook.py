@@ -32,7 +32,8 @@ independent networks, so evaluation in batches gives the sequential result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+import hashlib
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -102,11 +103,15 @@ class DiehlCookNetwork:
         return self.input_exc.weights.detach().cpu().numpy().copy()
 
     def present(self, images: np.ndarray, learn: bool, progress: Progress | None = None,
-                checkpoint=None, tag: str = "", targets: np.ndarray | None = None) -> np.ndarray:
+                checkpoint=None, tag: str = "", targets: np.ndarray | None = None,
+                settings: Mapping[str, Any] | None = None) -> np.ndarray:
         """Show ``images`` ((n, n_input) in [0, 1]) one per trial; return spike counts (n, n_exc).
 
         ``learn=False`` freezes the weights and thresholds (the paper's test phase);
-        ``targets`` (n,) are class labels for networks with a teacher (subclasses)."""
+        ``targets`` (n,) are class labels for networks with a teacher (subclasses).
+        With ``checkpoint`` (a path prefix) each pass saves to and resumes from its own
+        file ``<checkpoint>.<tag>-pass.npz`` (``-retry<k>`` for retries), tied to the run's
+        ``settings`` (every parameter that changes the result) and ``tag`` (the phase)."""
         images = np.asarray(images, dtype=float)
         if images.ndim != 2 or images.shape[1] != self.config.n_input:
             raise ValueError(f"DiehlCookNetwork: images must be (n, {self.config.n_input}), got {images.shape}")
@@ -116,7 +121,8 @@ class DiehlCookNetwork:
         self.exc_model.values["theta_jump"] = self.config.theta_jump if learn else 0.0
         self.exc_model.values["tau_adapt"] = self.config.tau_theta if learn else 1e300
         targets = np.full(len(images), -1) if targets is None else np.asarray(targets)
-        counts = self._run(images, targets, np.ones(len(images)), progress, checkpoint, f"{tag}|pass")
+        run = dict(settings or {}, model=type(self).__name__, phase=tag, learn=learn)
+        counts = self._run(images, targets, np.ones(len(images)), progress, checkpoint, run, "pass")
         self.last_counts = counts
         boost = np.ones(len(images))
         for retry in range(1, self.config.max_retries + 1):
@@ -124,7 +130,7 @@ class DiehlCookNetwork:
             if weak.size == 0:
                 break
             boost[weak] += 0.5
-            again = self._run(images[weak], targets[weak], boost[weak], None, checkpoint, f"{tag}|retry{retry}")
+            again = self._run(images[weak], targets[weak], boost[weak], None, checkpoint, run, f"retry{retry}")
             for name, rows in again.items():
                 counts[name][weak] = rows
         return counts[self.counts.name]
@@ -145,14 +151,18 @@ class DiehlCookNetwork:
         table[: len(rows)] = rows
         return table.reshape(trials, batch, rows.shape[1])
 
-    def _run(self, images, targets, boost, progress, checkpoint, tag) -> dict[str, np.ndarray]:
+    def _run(self, images, targets, boost, progress, checkpoint, settings: dict, part: str) -> dict[str, np.ndarray]:
         """Present once; spike counts (n, neurons) of every count monitor, by monitor name."""
         first, batch = self.net.trial, self.net.batch_size
         trials = -(-len(images) // batch)
         self.set_inputs(images, targets, boost, first)
-        path = None if checkpoint is None else f"{checkpoint}.{tag.replace('|', '-')}.npz"
+        name = "".join(c if c.isalnum() or c in "_-" else "-" for c in f"{settings['phase']}-{part}")
+        path = None if checkpoint is None else f"{checkpoint}.{name}.npz"
+        # which images, at which boost, are shown is part of the run: a retry of other images is another run
+        shown = {"part": part, "images": _digest(images), "boost": _digest(boost), "targets": _digest(targets)}
         self.net.run(trials * self.config.present_ms, progress=progress, checkpoint=path,
-                     checkpoint_tag=tag, chunk_steps=int(round(50 * self.config.present_ms / self.config.dt)))
+                     checkpoint_tag={**settings, **shown},
+                     chunk_steps=int(round(50 * self.config.present_ms / self.config.dt)))
         if batch > 1 and self.rule.values["learning_rate"] > 0:
             # the copies' thresholds drifted apart; they continue from their mean
             self.exc.state["theta"][:] = self.exc.state["theta"].mean(0, keepdim=True)
@@ -176,3 +186,9 @@ class DiehlCookNetwork:
             if members.any():
                 scores[:, k] = counts[:, members].mean(1)
         return scores.argmax(1)
+
+
+def _digest(values: np.ndarray) -> str:
+    """A short fingerprint of an array's bytes (what a checkpoint's run was shown)."""
+    array = np.ascontiguousarray(values)
+    return hashlib.sha1(str(array.dtype).encode() + str(array.shape).encode() + array.tobytes()).hexdigest()[:16]

@@ -12,7 +12,12 @@ memory-lean OTTT rule of :mod:`synaptica.training.online`.
 Checkpoints (``fit(..., checkpoint=path)``) are plain ``.npz`` files (no pickle): model
 and optimiser tensors, the position (epoch, batch), the encoder's random state and the
 history. Each epoch's order comes from ``(seed, epoch)``, so a run resumed from a
-checkpoint continues exactly as if it had not stopped.
+checkpoint continues exactly as if it had not stopped. A checkpoint is tied to the
+trainer's settings and to ``settings`` (everything else that changes the result: data,
+model hyper-parameters); one of other settings, or with a value no run could write, is
+refused with a :class:`~synaptica.engine.errors.CheckpointError` naming what differs or
+which field is wrong. A loss that stops being finite stops training with a
+:class:`~synaptica.engine.errors.NonFiniteError` naming the epoch and batch.
 """
 from __future__ import annotations
 
@@ -20,11 +25,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
+from synaptica.engine.checkpoints import Fields, check_settings, encode_settings, read_checkpoint, run_settings
+from synaptica.engine.errors import NonFiniteError
 from synaptica.training.losses import (count_mse, first_spike_time_loss, firing_rate_regulariser,
                                        spike_count_cross_entropy)
 from synaptica.training.online import online_backward
@@ -46,12 +53,15 @@ class Trainer:
     Parameters: ``model`` (T, B, F) -> (T, B, C) spikes; ``loss`` a name in :data:`LOSSES`;
     ``lr`` Adam learning rate; ``n_steps`` time steps per sample; ``batch_size``;
     ``rate_bounds`` (low, high, strength) for :func:`firing_rate_regulariser` on hidden
-    spikes, or None; ``mode`` "bptt" or "online"; ``seed``; ``checkpoint_every`` batches.
+    spikes, or None; ``mode`` "bptt" or "online"; ``seed``; ``checkpoint_every`` batches;
+    ``settings``: every other setting that changes the result (data, model
+    hyper-parameters; e.g. an experiment's parameters), which checkpoints are tied to.
     """
 
     def __init__(self, model: torch.nn.Module, loss: str = "count_ce", lr: float = 1e-3, n_steps: int = 25,
                  batch_size: int = 128, rate_bounds: tuple[float, float, float] | None = None,
-                 mode: str = "bptt", seed: int = 0, checkpoint_every: int = 50) -> None:
+                 mode: str = "bptt", seed: int = 0, checkpoint_every: int = 50,
+                 settings: Mapping[str, Any] | None = None) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         if mode not in MODES:
@@ -64,6 +74,7 @@ class Trainer:
         self.model, self.loss, self.lr, self.n_steps = model, loss, lr, n_steps
         self.batch_size, self.rate_bounds, self.mode, self.seed = batch_size, rate_bounds, mode, seed
         self.checkpoint_every = checkpoint_every
+        self.settings = dict(settings or {})
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         if rate_bounds is not None:
             model.keep_hidden = True  # the regulariser reads every layer's spikes
@@ -89,11 +100,12 @@ class Trainer:
                 low, high, strength = self.rate_bounds
                 for hidden in getattr(self.model, "hidden_spikes", [])[:-1]:
                     total = total + firing_rate_regulariser(hidden, low, high, strength)
-            if not torch.isfinite(total.detach()):
-                raise FloatingPointError(f"loss '{self.loss}' is not finite ({float(total)}); the populations' "
-                                         "states were finite, so check the learning rate")
-            total.backward()
             loss, counts = float(total.detach()), out.detach().sum(0)
+            if np.isfinite(loss):   # else no backward: the parameters stay as they were
+                total.backward()
+        if not np.isfinite(loss):
+            raise NonFiniteError(f"loss '{self.loss}' is not finite ({loss}); lower the learning rate "
+                                 f"(lr = {self.lr:g})")
         self.optimizer.step()
         return loss, counts
 
@@ -104,7 +116,7 @@ class Trainer:
         x, y = _as_data(images, labels)
         n_batches = -(-len(x) // self.batch_size)
         if checkpoint is not None and Path(checkpoint).exists():
-            self.load_checkpoint(checkpoint)
+            self.load_checkpoint(checkpoint, epochs=epochs, n_samples=len(x))
         epoch, start = self._position
         while epoch < epochs:
             order = np.random.default_rng((self.seed, epoch)).permutation(len(x))
@@ -112,7 +124,11 @@ class Trainer:
             for b in range(start, n_batches):
                 idx = torch.as_tensor(order[b * self.batch_size:(b + 1) * self.batch_size])
                 spikes = poisson_encode(x[idx], self.n_steps, self.generator)
-                loss, counts = self.train_step(spikes, y[idx])
+                try:
+                    loss, counts = self.train_step(spikes, y[idx])
+                except NonFiniteError as error:
+                    raise NonFiniteError(f"training stopped at epoch {epoch + 1}, batch {b + 1} of {n_batches}: "
+                                         f"{error}") from None
                 self._running[0] += loss * len(idx)
                 self._running[1] += int((counts.argmax(1) == y[idx]).sum())
                 self._running[2] += len(idx)
@@ -150,10 +166,14 @@ class Trainer:
         return float(np.mean(self.predict(images) == np.asarray(labels)))
 
     # -- checkpoints ---------------------------------------------------------------------
-    def _tag(self) -> str:
-        return json.dumps({"loss": self.loss, "lr": self.lr, "n_steps": self.n_steps, "batch": self.batch_size,
-                           "mode": self.mode, "seed": self.seed, "rate_bounds": self.rate_bounds,
-                           "params": [list(p.shape) for p in self.model.parameters()]})
+    def _settings(self) -> dict[str, Any]:
+        """Everything a checkpoint is tied to: the trainer's settings, the model's
+        parameter shapes and the caller's ``settings``."""
+        own = {"loss": self.loss, "lr": self.lr, "n_steps": self.n_steps, "batch": self.batch_size,
+               "mode": self.mode, "seed": self.seed, "rate_bounds": self.rate_bounds,
+               "model": type(self.model).__name__, "params": [list(p.shape) for p in self.model.parameters()]}
+        clash = sorted(set(own) & set(self.settings))
+        return run_settings({**own, **{f"settings.{k}" if k in clash else k: v for k, v in self.settings.items()}})
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Write model, optimiser, position and random state to ``path`` (.npz) atomically."""
@@ -162,38 +182,83 @@ class Trainer:
         for i, p in enumerate(params):
             for key, value in self.optimizer.state.get(p, {}).items():
                 arrays[f"optimizer/{i}/{key}"] = torch.as_tensor(value).cpu().numpy()
-        arrays["position"] = np.array(self._position)
+        arrays["position"] = np.array(self._position, dtype=np.int64)
         arrays["running"] = np.array(self._running, dtype=float)
         arrays["generator"] = self.generator.get_state().numpy()
         arrays["history"] = np.array(json.dumps(self.history))
-        arrays["tag"] = np.array(self._tag())
+        arrays["tag"] = np.array(encode_settings(self._settings()))
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
 
-    def load_checkpoint(self, path: str | Path) -> None:
-        """Restore from :meth:`save_checkpoint`; refuses a checkpoint of other settings."""
+    def load_checkpoint(self, path: str | Path, epochs: int | None = None, n_samples: int | None = None) -> None:
+        """Restore from :meth:`save_checkpoint`. Refused (:class:`CheckpointError`, before
+        anything is restored): a checkpoint of other settings (naming them), and fields no
+        run of this trainer could write -- other dtypes or shapes, NaN or infinity, a
+        position past ``epochs`` (or a batch past the ``n_samples`` images), an invalid
+        random state, a history that does not fit the position."""
+        arrays = read_checkpoint(path)
+        check_settings(path, arrays, self._settings())
+        fields = Fields(path, arrays)
+        model = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        optimizer = self._optimizer_fields(fields)
+        fields.only({*model, *optimizer, "position", "running", "generator", "history", "tag"})
+        for key, value in model.items():
+            fields.get(key, value.dtype, shape=value.shape)
+        n_batches = -(-n_samples // self.batch_size) if n_samples is not None else None
+        epoch, batch = (int(v) for v in fields.get("position", "int", shape=(2,), low=0))
+        if epochs is not None and (epoch > epochs or epoch == epochs and batch > 0):
+            fields.fail("position", f"is epoch {epoch}, batch {batch}: past this run's {epochs} epochs")
+        if n_batches is not None and batch > n_batches:
+            fields.fail("position", f"is batch {batch}, an epoch has {n_batches}")
+        loss_sum, correct, seen = (float(v) for v in fields.get("running", np.float64, shape=(3,), low=0.0))
+        if correct != int(correct) or seen != int(seen) or correct > seen or seen > batch * self.batch_size:
+            fields.fail("running", f"counts {correct} correct of {seen} after {batch} batches of {self.batch_size}")
+        generator = fields.torch_generator_state("generator")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception as error:  # zip/npz errors come in many types
-            raise ValueError(f"checkpoint '{path}': unreadable ({error})") from None
-        if "tag" not in arrays or str(arrays["tag"]) != self._tag():
-            raise ValueError(f"checkpoint '{path}': written by a run with other settings; delete it to start over")
-        state = {k[len("model/"):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model/")}
-        self.model.load_state_dict(state)
+            history = json.loads(fields.text("history"))
+            if not isinstance(history, list) or len(history) != epoch:
+                raise ValueError(f"{epoch} epochs done, not a list of as many")
+            for entry in history:
+                if set(entry) != {"epoch", "loss", "train_accuracy", "seconds"} or not all(
+                        isinstance(v, (int, float)) and np.isfinite(v) for v in entry.values()):
+                    raise ValueError(f"entry {entry!r}")
+        except (ValueError, TypeError) as error:
+            fields.fail("history", f"is not this run's history ({error})")
+        # all checked: restore
+        self.model.load_state_dict({k[len("model/"):]: torch.from_numpy(arrays[k].copy()) for k in model})
         params = list(self.model.parameters())
-        for key, value in arrays.items():
-            if key.startswith("optimizer/"):
-                _, i, name = key.split("/")
-                self.optimizer.state[params[int(i)]][name] = torch.from_numpy(value.copy())
-        self._position = tuple(int(v) for v in arrays["position"])
-        loss_sum, correct, seen = arrays["running"]
-        self._running = [float(loss_sum), int(correct), int(seen)]
-        self.generator.set_state(torch.from_numpy(arrays["generator"].copy()))
-        self.history = json.loads(str(arrays["history"]))
+        self.optimizer.state.clear()
+        for key, value in optimizer.items():
+            _, i, name = key.split("/")
+            self.optimizer.state[params[int(i)]][name] = torch.from_numpy(arrays[key].copy())
+        self._position = (epoch, batch)
+        self._running = [loss_sum, int(correct), int(seen)]
+        self.generator.set_state(generator)
+        self.history = history
+
+    def _optimizer_fields(self, fields: Fields) -> dict[str, None]:
+        """Check the saved Adam state (per parameter: none, or step, exp_avg, exp_avg_sq with
+        the parameter's shape); return the names of its fields."""
+        names: dict[str, None] = {}
+        amsgrad = self.optimizer.defaults.get("amsgrad", False)
+        for i, p in enumerate(self.model.parameters()):
+            prefix = f"optimizer/{i}/"
+            present = [k for k in fields.arrays if k.startswith(prefix)]
+            if not present:
+                continue
+            moments = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+            dtype = p.detach().cpu().numpy().dtype
+            step = fields.get(prefix + "step", np.float32, shape=(), low=0.0)
+            if float(step) != int(step):
+                fields.fail(prefix + "step", f"is {float(step)}, not a whole number of steps")
+            fields.get(prefix + "exp_avg", dtype, shape=tuple(p.shape))
+            for name in moments[1:]:
+                fields.get(prefix + name, dtype, shape=tuple(p.shape), low=0.0)
+            names.update(dict.fromkeys(prefix + k for k in ["step", *moments]))
+        return names
 
 
 def _as_data(images, labels=None):
