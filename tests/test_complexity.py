@@ -123,7 +123,7 @@ def test_estimator_contract_and_bad_input():
     assert clone(est).get_params() == {"bin_size": 0.002, "normalize": False, "population": "patterns"}
     record, dt, _ = _record()
     with pytest.raises(ComplexityError, match="SpikeRecord"):
-        LempelZiv().fit(np.zeros((10, 2)))
+        LempelZiv().fit(np.zeros((10, 2, 2)))  # counts are 2-D (n_bins, n_units)
     with pytest.raises(ComplexityError, match="population"):
         LempelZiv(population="rows").fit(record)
     with pytest.raises(ComplexityError, match="bin_size"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._estimator import count_tags, population_input
 from .powerlaw import PowerLawFit, fit_power_law
 from ..record import SpikeRecord
 
@@ -99,6 +100,8 @@ def find_avalanches(X: SpikeRecord | np.ndarray, bin_size: float | None = None) 
             raise AvalancheError(f"counts must be 1-D (n_bins,), got shape {counts.shape}")
         if counts.size == 0:
             raise AvalancheError("counts are empty")
+        if np.issubdtype(counts.dtype, np.number) and not np.all(np.isfinite(counts)):
+            raise AvalancheError("counts contain NaN or infinity")
         if not np.issubdtype(counts.dtype, np.integer):
             if not (np.issubdtype(counts.dtype, np.floating) and np.all(counts == np.round(counts))):
                 raise AvalancheError(f"counts must be integers, got dtype {counts.dtype}")
@@ -138,7 +141,7 @@ class AvalancheAnalysis(BaseEstimator):
 
     Attributes (after ``fit``)
     --------------------------
-    avalanches_ : Avalanches.  bin_size_ : float, s.
+    avalanches_ : Avalanches.  bin_size_ : float, s.  n_features_in_ : int, units.
     size_fit_, duration_fit_ : PowerLawFit.
     size_exponent_ (alpha_S), duration_exponent_ (alpha_T) : float.
     predicted_scaling_exponent_ : (alpha_T - 1) / (alpha_S - 1).
@@ -154,8 +157,18 @@ class AvalancheAnalysis(BaseEstimator):
         self.n_bootstrap = n_bootstrap
         self.seed = seed
 
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__())
+
     def fit(self, X: SpikeRecord | np.ndarray, y: None = None) -> "AvalancheAnalysis":
-        """Find the avalanches of a record (or 1-D counts) and fit their distributions."""
+        """Find the avalanches and fit their distributions. ``X``: a :class:`SpikeRecord`,
+        population counts ``(n_bins,)``, or counts per unit ``(n_bins, n_units)`` (summed over
+        units); ``n_features_in_`` is the number of units (1 for population counts). ``y`` is
+        ignored."""
+        if isinstance(X, SpikeRecord):
+            self.n_features_in_ = X.n_units
+        else:  # a bounded avalanche needs an empty bin before and after: at least 3 bins
+            X = population_input(self, X, AvalancheError, ensure_min_samples=3)
         aval = find_avalanches(X, self.bin_size)
         if len(aval) < 2:
             raise AvalancheError(f"found {len(aval)} avalanche(s): too few to fit (try another bin_size)")

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import optimize
 from sklearn.base import BaseEstimator
 
+from ._estimator import count_tags, population_input
 from .avalanches import population_activity
 from ..record import SpikeRecord
 
@@ -166,7 +167,8 @@ class MultistepRegression(BaseEstimator):
     ----------
     bin_size : float
         Time step in s (W&P use 4 ms). For a :class:`SpikeRecord` the population activity is
-        the spike count per bin; for an array input it is the step of the given bins.
+        the spike count per bin; for an array input (population counts ``(n_bins,)`` or
+        counts per unit ``(n_bins, n_units)``) it is the step of the given bins.
     kmax : int
         Largest lag in bins (advice: several intrinsic timescales).
 
@@ -175,17 +177,31 @@ class MultistepRegression(BaseEstimator):
     branching_ratio_ : float, m.  timescale_ : float, tau = -bin_size / ln m in s.
     amplitude_ : float, b.  steps_ : (kmax,) lags.  slopes_ : (kmax,) r_k.
     naive_branching_ratio_ : float, r_1 (the one-step regression estimate).
+    n_features_in_ : int, units (1 for population counts).
     """
 
     def __init__(self, bin_size: float = 0.004, kmax: int = 40):
         self.bin_size = bin_size
         self.kmax = kmax
 
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__())
+
     def fit(self, X: SpikeRecord | np.ndarray, y: None = None) -> "MultistepRegression":
-        """Fit on a :class:`SpikeRecord` or on (n_bins,) / (n_trials, n_bins) activity."""
-        if not self.bin_size or not self.bin_size > 0:
-            raise BranchingError(f"bin_size must be > 0 s, got {self.bin_size}")
-        activity = population_activity(X, self.bin_size) if isinstance(X, SpikeRecord) else X
+        """Fit on a :class:`SpikeRecord`, on population activity ``(n_bins,)`` or on counts
+        per unit ``(n_bins, n_units)`` (summed over units). Activity of several trials
+        ``(n_trials, n_bins)`` goes to :func:`mr_estimate`. ``y`` is ignored."""
+        if isinstance(self.bin_size, bool) or not isinstance(self.bin_size, (int, float, np.number)) \
+                or not self.bin_size > 0:
+            raise BranchingError(f"bin_size must be > 0 s, got {self.bin_size!r}")
+        if isinstance(X, SpikeRecord):
+            self.n_features_in_ = X.n_units
+            activity = population_activity(X, self.bin_size)
+        else:
+            min_bins = int(self.kmax) + 2 if isinstance(self.kmax, (int, np.integer)) and self.kmax > 0 else 1
+            activity = population_input(self, X, BranchingError, ensure_min_samples=min_bins)
+            if np.min(_activity(activity, 1)) < 0:
+                raise BranchingError("activity must be non-negative (spike counts per bin)")
         result = mr_estimate(activity, self.kmax, dt=self.bin_size)
         self.branching_ratio_ = result.m
         self.timescale_ = result.tau

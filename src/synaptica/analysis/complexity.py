@@ -29,11 +29,13 @@ Spike trains are binned and binarised (spike / no spike per bin). Population act
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._estimator import as_counts_array, count_tags
 from ..record import SpikeRecord
 
 __all__ = ["lempel_ziv_complexity", "binarize", "population_sequence", "spike_train_complexity",
@@ -283,18 +285,40 @@ def binarize(record: SpikeRecord, bin_size: float) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _Binned:
+    """Binned spikes, sparse: the (bin, unit) of every non-empty cell, in bin order."""
+    bins: np.ndarray
+    ids: np.ndarray
+    n_bins: int
+    n_units: int
+
+    @classmethod
+    def of_record(cls, record: SpikeRecord, bin_size: float) -> "_Binned":
+        bins, ids = record.bin_indices(bin_size)
+        return cls(bins, ids, record.n_bins(bin_size), record.n_units)
+
+    @classmethod
+    def of_counts(cls, counts: np.ndarray) -> "_Binned":
+        bins, ids = np.nonzero(counts)  # row-major: in bin order
+        return cls(bins.astype(np.int64), ids.astype(np.int64), int(counts.shape[0]), int(counts.shape[1]))
+
+
 def population_sequence(record: SpikeRecord, bin_size: float, population: str = "concatenate") -> np.ndarray:
     """The population symbol sequence (see the module docstring): ``"concatenate"`` gives
     (n_bins * n_units,) 0/1 int64 (bin-major), ``"patterns"`` gives (n_bins,) int64 codes."""
+    return _population_sequence(_Binned.of_record(record, bin_size), population)
+
+
+def _population_sequence(binned: _Binned, population: str) -> np.ndarray:
+    bins, ids, n_bins, n_units = binned.bins, binned.ids, binned.n_bins, binned.n_units
     if population == "concatenate":
-        bins, ids = record.bin_indices(bin_size)
-        seq = np.zeros(record.n_bins(bin_size) * record.n_units, dtype=np.int64)
-        seq[bins * record.n_units + ids] = 1
+        seq = np.zeros(n_bins * n_units, dtype=np.int64)
+        seq[bins * n_units + ids] = 1
         return seq
     if population == "patterns":
         # each bin's pattern as packed bits (n_bins, ceil(n_units / 8)), without a dense matrix
-        bins, ids = record.bin_indices(bin_size)
-        packed = np.zeros((record.n_bins(bin_size), (record.n_units + 7) // 8), dtype=np.uint8)
+        packed = np.zeros((n_bins, (n_units + 7) // 8), dtype=np.uint8)
         np.bitwise_or.at(packed, (bins, ids // 8), (1 << (ids % 8)).astype(np.uint8))
         return np.unique(packed, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
     raise ComplexityError(f"population must be 'concatenate' or 'patterns', got {population!r}")
@@ -316,39 +340,50 @@ def _per_unit(bins: np.ndarray, bounds: np.ndarray, n_bins: int) -> np.ndarray:
 def spike_train_complexity(record: SpikeRecord, bin_size: float, normalize: bool = True) -> np.ndarray:
     """LZ76 complexity of every unit's binarised train: ``(n_units,)`` (float if normalised,
     else int64). ``bin_size`` in s; the sequences have ``record.n_bins(bin_size)`` symbols."""
-    bins, ids = record.bin_indices(bin_size)
-    n_bins = record.n_bins(bin_size)
-    order = np.argsort(ids, kind="stable")
-    bounds = np.searchsorted(ids[order], np.arange(record.n_units + 1))
+    return _unit_complexities(_Binned.of_record(record, bin_size), normalize)
+
+
+def _unit_complexities(binned: _Binned, normalize: bool) -> np.ndarray:
+    n_bins = binned.n_bins
+    order = np.argsort(binned.ids, kind="stable")
+    bounds = np.searchsorted(binned.ids[order], np.arange(binned.n_units + 1))
     if normalize and n_bins < 2:
         raise ComplexityError("normalised complexity needs at least 2 bins")
-    c = _per_unit(bins[order], bounds.astype(np.int64), n_bins)
+    c = _per_unit(binned.bins[order].astype(np.int64), bounds.astype(np.int64), n_bins)
     return c * math.log2(n_bins) / n_bins if normalize else c
 
 
 def population_complexity(record: SpikeRecord, bin_size: float, population: str = "concatenate",
                           normalize: bool = True) -> float:
     """LZ76 complexity of the population's activity (``population`` as in the module docstring)."""
-    seq = population_sequence(record, bin_size, population)
+    return _population_complexity(_Binned.of_record(record, bin_size), population, normalize)
+
+
+def _population_complexity(binned: _Binned, population: str, normalize: bool) -> float:
+    seq = _population_sequence(binned, population)
     k = 2 if population == "concatenate" else int(seq.max()) + 1
     c = _complexity(seq, k, "auto")
     return _normalize(c, seq.size, k) if normalize else c
 
 
-class LempelZiv(BaseEstimator, TransformerMixin):
+class LempelZiv(TransformerMixin, BaseEstimator):
     """Lempel-Ziv complexity (LZ76, Lempel & Ziv 1976; Kaspar & Schuster 1987) of binned spikes.
 
     Parameters
     ----------
     bin_size : float
-        Bin width in s; each bin is 1 if the unit spiked in it, else 0.
+        Bin width in s for a :class:`SpikeRecord`; each bin is 1 if the unit spiked in it,
+        else 0. Binned counts ``(n_bins, n_units)`` are binarised as given (count > 0).
     normalize : bool
         Divide by ``n / log_k n`` (n symbols, k distinct symbols, >= 2).
     population : {"concatenate", "patterns"}
         How the population sequence is formed (see :mod:`synaptica.analysis.complexity`).
 
-    ``transform(record)`` returns the (n_units,) per-unit complexities. ``fit`` stores them as
-    ``complexity_`` and the population's as ``population_complexity_``.
+    ``transform(X)`` returns the (n_units,) per-unit complexities: complexity is a property
+    of a whole sequence, so the output has one value per unit (feature), not one per bin
+    (sample). The measure is stateless: ``transform`` needs no ``fit``. ``fit`` stores the
+    per-unit complexities as ``complexity_``, the population's as ``population_complexity_``
+    and the number of units as ``n_features_in_``.
     """
 
     def __init__(self, bin_size: float = 0.001, normalize: bool = True, population: str = "concatenate"):
@@ -356,21 +391,29 @@ class LempelZiv(BaseEstimator, TransformerMixin):
         self.normalize = normalize
         self.population = population
 
-    def _check(self, X) -> SpikeRecord:
-        if not isinstance(X, SpikeRecord):
-            raise ComplexityError(f"expected a SpikeRecord, got {type(X).__name__}")
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__(), requires_fit=False)
+
+    def _binned(self, X: SpikeRecord | np.ndarray) -> _Binned:
         if self.population not in ("concatenate", "patterns"):
             raise ComplexityError(f"population must be 'concatenate' or 'patterns', got {self.population!r}")
-        if not self.bin_size or not self.bin_size > 0:
-            raise ComplexityError(f"bin_size must be > 0 s, got {self.bin_size}")
-        return X
+        if isinstance(X, SpikeRecord):
+            if isinstance(self.bin_size, bool) or not isinstance(self.bin_size, (int, float, np.number)) \
+                    or not self.bin_size > 0:
+                raise ComplexityError(f"bin_size must be > 0 s, got {self.bin_size!r}")
+            return _Binned.of_record(X, self.bin_size)
+        counts = as_counts_array(X, ComplexityError, owner="LempelZiv", ensure_min_samples=2 if self.normalize else 1)
+        return _Binned.of_counts(counts)
 
-    def fit(self, X: SpikeRecord, y: None = None) -> "LempelZiv":
-        record = self._check(X)
-        self.complexity_ = spike_train_complexity(record, self.bin_size, self.normalize)
-        self.population_complexity_ = population_complexity(record, self.bin_size, self.population, self.normalize)
+    def fit(self, X: SpikeRecord | np.ndarray, y: None = None) -> "LempelZiv":
+        """Complexities of a :class:`SpikeRecord` (binned at ``bin_size``) or of binned counts
+        ``(n_bins, n_units)``; ``y`` is ignored."""
+        binned = self._binned(X)
+        self.complexity_ = _unit_complexities(binned, self.normalize)
+        self.population_complexity_ = _population_complexity(binned, self.population, self.normalize)
+        self.n_features_in_ = binned.n_units
         return self
 
-    def transform(self, X: SpikeRecord) -> np.ndarray:
+    def transform(self, X: SpikeRecord | np.ndarray) -> np.ndarray:
         """Per-unit complexities of ``X``: (n_units,)."""
-        return spike_train_complexity(self._check(X), self.bin_size, self.normalize)
+        return _unit_complexities(self._binned(X), self.normalize)

@@ -47,10 +47,12 @@ import numba
 import numpy as np
 import torch
 from scipy import special, stats
+from scipy import sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import glm_kernels as K
+from ._estimator import as_counts_array, check_n_units, count_tags
 from ._threads import limit_threads
 from .basis import raised_cosine_basis
 from ..record import SpikeRecord
@@ -88,24 +90,14 @@ def _as_spikes(data: Any, bin_size: float, what: str) -> _Spikes:
         return _bin_record(data, bin_size)
     if isinstance(data, torch.Tensor):
         data = data.to_dense().cpu().numpy() if data.layout != torch.strided else data.detach().cpu().numpy()
-    if hasattr(data, "tocoo"):  # scipy sparse
-        coo = data.tocoo()
-        shape, rows, cols, vals = coo.shape, coo.row, coo.col, coo.data
+    counts = as_counts_array(data, GLMError, what=what, owner="CoupledPoissonGLM", accept_sparse=True)
+    shape = counts.shape
+    if sp.issparse(counts):
+        coo = counts.tocoo()
+        rows, cols, vals = coo.row, coo.col, coo.data
     else:
-        try:
-            arr = np.asarray(data)
-        except Exception as exc:  # noqa: BLE001 - anything that is not array-like
-            raise GLMError(f"{what} needs a SpikeRecord or binned counts (n_bins, n_units), got {type(data).__name__}") from exc
-        if arr.ndim != 2 or arr.dtype == object:
-            raise GLMError(f"{what} needs a SpikeRecord or binned counts (n_bins, n_units), got shape {arr.shape}")
-        shape = arr.shape
-        rows, cols = np.nonzero(arr)
-        vals = arr[rows, cols]
-    vals = np.asarray(vals)
-    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
-        raise GLMError(f"{what}: binned counts must be (n_bins, n_units) with both >= 1, got {shape}")
-    if vals.size and (not np.all(np.isfinite(vals)) or np.any(vals < 0) or np.any(vals != np.round(vals))):
-        raise GLMError(f"{what}: binned counts must be non-negative integers")
+        rows, cols = np.nonzero(counts)
+        vals = counts[rows, cols]
     reps = vals.astype(np.int64)
     order = np.lexsort((cols, rows))
     bins = np.repeat(np.asarray(rows)[order], reps[order]).astype(_index_dtype(shape[0]))
@@ -349,7 +341,8 @@ class CoupledPoissonGLM(BaseEstimator):
         about one standard error times sqrt(n_bins), is below ``tol / sqrt(n_bins)``: the
         optimisation error is then about ``tol`` standard errors.
     device, dtype: where and in which precision the per-bin predictor and ``exp`` are
-        computed (float32 default); sums of the loss and gradient are always float64, and
+        computed: ``"float32"`` (default) or ``"float64"`` (torch or NumPy dtypes work too;
+        a string keeps the parameter printable for scikit-learn); sums of the loss and gradient are always float64, and
         the ``y * eta`` term is evaluated in float64 from spike pairs.
     backend: ``"numba"`` (spike-driven kernels, CPU), ``"torch"`` (dense features per time
         chunk, any device) or ``"auto"`` (numba on CPU).
@@ -378,6 +371,7 @@ class CoupledPoissonGLM(BaseEstimator):
         units are strongly correlated); penalised fits are tested as if unpenalised
         (conservative, by the shrinkage). Filters that are exactly zero get p = 1.
     wald_statistics_ (N, N), fisher_method_: the statistics and the Fisher form used.
+    n_features_in_: number of units (scikit-learn's name; ``n_units_`` is the same).
     n_iter_, converged_, objective_: solver iterations (epochs for adam), whether the gradient
         criterion was met, the final objective.
     """
@@ -385,7 +379,7 @@ class CoupledPoissonGLM(BaseEstimator):
     def __init__(self, n_basis: int = 4, window: float = 0.025, bin_size: float = 0.001,
                  penalty: str | None = None, alpha: float = 0.0, solver: str = "auto",
                  batch_bins: int = 20000, max_iter: int | None = None, tol: float = 0.1,
-                 device: str | torch.device = "cpu", dtype: Any = torch.float32, backend: str = "auto",
+                 device: str | torch.device = "cpu", dtype: Any = "float32", backend: str = "auto",
                  fisher: str = "auto", learning_rate: float | None = None, n_jobs: int | None = None,
                  random_state: int | None = 0):
         self.n_basis = n_basis
@@ -404,6 +398,9 @@ class CoupledPoissonGLM(BaseEstimator):
         self.learning_rate = learning_rate
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__(), sparse=True)
 
     # -- validation ------------------------------------------------------------------
     def _settings(self) -> dict:
@@ -464,8 +461,7 @@ class CoupledPoissonGLM(BaseEstimator):
     def _check_data(self, data: Any, what: str) -> _Spikes:
         check_is_fitted(self, "coef_")
         spikes = _as_spikes(data, self.bin_size, what)
-        if spikes.n_units != self.n_units_:
-            raise GLMError(f"{what}: the model was fitted on {self.n_units_} units, the data has {spikes.n_units}")
+        check_n_units(self, spikes.n_units, reset=False, error=GLMError)
         return spikes
 
     def _engine(self, spikes: _Spikes, cfg: dict) -> _Engine:
@@ -480,14 +476,18 @@ class CoupledPoissonGLM(BaseEstimator):
         cfg = self._settings()
         spikes = _as_spikes(record, self.bin_size, "fit")
         if spikes.n_bins <= cfg["window_bins"]:
-            raise GLMError(f"fit: the data has {spikes.n_bins} bins, not more than the window ({cfg['window_bins']} bins)")
+            raise GLMError(f"fit: the data has {spikes.n_bins} bins (n_samples={spikes.n_bins}), "
+                           f"not more than the window ({cfg['window_bins']} bins)")
         if sample_weight is not None:
             weights = np.asarray(sample_weight, dtype=np.float64)
             if weights.shape != (spikes.n_bins,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
                 raise GLMError(f"sample_weight must be ({spikes.n_bins},) finite and >= 0, got shape {weights.shape}")
+            if not weights.sum() > 0:
+                raise GLMError("sample_weight: all weights are zero, no bin is left to fit")
             spikes.weights = np.ascontiguousarray(weights)
         self.basis_ = raised_cosine_basis(self.n_basis, cfg["window_bins"])
         self.n_units_ = spikes.n_units
+        check_n_units(self, spikes.n_units, reset=True, error=GLMError)
         self.window_bins_ = cfg["window_bins"]
         engine = self._engine(spikes, cfg)
         try:

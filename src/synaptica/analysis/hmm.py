@@ -15,12 +15,27 @@ import numba
 import numpy as np
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["forward_backward", "viterbi", "PoissonHMM", "HMMError"]
+from ._estimator import as_counts_array, check_n_units, count_tags
+
+__all__ = ["forward_backward", "viterbi", "PoissonHMM", "HMMError", "HMMNotFittedError"]
 
 
 class HMMError(ValueError):
     """Bad input to a hidden Markov model; the message names the problem."""
+
+
+class HMMNotFittedError(HMMError, NotFittedError):
+    """A hidden Markov model was used before ``fit`` (scikit-learn's ``NotFittedError`` too)."""
+
+
+def _require_fitted(model: Any, attribute: str) -> None:
+    try:
+        check_is_fitted(model, attribute)
+    except NotFittedError as exc:
+        raise HMMNotFittedError(f"this {type(model).__name__} is not fitted yet: call fit first") from exc
 
 
 # -- inference ----------------------------------------------------------------------------
@@ -152,7 +167,7 @@ def viterbi(log_emission: Any, log_start: Any, log_transition: Any) -> tuple[np.
 
 
 # -- Poisson HMM --------------------------------------------------------------------------
-def _as_counts(X: Any, bin_size: float | None, what: str = "X") -> np.ndarray:
+def _as_counts(X: Any, bin_size: float | None, what: str = "X", owner: str = "PoissonHMM") -> np.ndarray:
     """Binned counts ``(n_bins, n_units)`` float64 from a SpikeRecord or a counts array."""
     from synaptica.record import SpikeRecord
 
@@ -160,14 +175,7 @@ def _as_counts(X: Any, bin_size: float | None, what: str = "X") -> np.ndarray:
         if bin_size is None:
             raise HMMError(f"{what} is a SpikeRecord: set bin_size (s) to bin it")
         return X.bin(bin_size).astype(np.float64)
-    counts = np.asarray(X, dtype=np.float64)
-    if counts.ndim != 2 or counts.shape[0] < 1 or counts.shape[1] < 1:
-        raise HMMError(f"{what} must be a SpikeRecord or counts of shape (n_bins, n_units), got shape {counts.shape}")
-    if not np.all(np.isfinite(counts)):
-        raise HMMError(f"{what} contains NaN or infinite counts")
-    if counts.min() < 0 or np.any(counts != np.round(counts)):
-        raise HMMError(f"{what} must hold non-negative integer counts")
-    return counts
+    return as_counts_array(X, HMMError, what=what, owner=owner)
 
 
 def _log_normalise(p: np.ndarray) -> np.ndarray:
@@ -224,6 +232,9 @@ class PoissonHMM(BaseEstimator):
         self.rates_init = rates_init
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__())
+
     # -- fitting --------------------------------------------------------------------------
     def _initialise(self, counts: np.ndarray) -> None:
         K, (T, N) = self.n_states, counts.shape
@@ -236,7 +247,7 @@ class PoissonHMM(BaseEstimator):
             block = int(np.clip(np.ceil(10.0 / population), 1, max(1, T // (4 * K))))
             n_blocks = T // block
             if n_blocks < K:
-                raise HMMError(f"too few bins ({T}) to initialise {K} states by k-means")
+                raise HMMError(f"too few bins (n_samples={T}) to initialise {K} states by k-means")
             blocks = counts[: n_blocks * block].reshape(n_blocks, block, N).sum(axis=1)
             seed = int(rng.integers(2**31 - 1))
             km = KMeans(n_clusters=K, n_init=10, random_state=seed).fit(blocks)
@@ -280,7 +291,7 @@ class PoissonHMM(BaseEstimator):
         if int(self.n_iter) != self.n_iter or self.n_iter < 1:
             raise HMMError(f"n_iter must be a positive integer, got {self.n_iter}")
         counts = _as_counts(X, self.bin_size)
-        self.n_features_in_ = counts.shape[1]
+        check_n_units(self, counts.shape[1], reset=True, error=HMMError)
         self._initialise(counts)
         self.loglik_history_ = []
         self.converged_ = False
@@ -304,11 +315,9 @@ class PoissonHMM(BaseEstimator):
 
     # -- inference ------------------------------------------------------------------------
     def _fitted_counts(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "rates_"):
-            raise HMMError("this PoissonHMM is not fitted yet: call fit first")
+        _require_fitted(self, "rates_")
         counts = _as_counts(X, self.bin_size)
-        if counts.shape[1] != self.n_features_in_:
-            raise HMMError(f"X has {counts.shape[1]} units, the model was fitted on {self.n_features_in_}")
+        check_n_units(self, counts.shape[1], reset=False, error=HMMError)
         return counts
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -328,8 +337,7 @@ class PoissonHMM(BaseEstimator):
 
     def sample(self, n_bins: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``(counts (n_bins, n_units) int64, states (n_bins,) int64)`` from the fitted model."""
-        if not hasattr(self, "rates_"):
-            raise HMMError("this PoissonHMM is not fitted yet: call fit first")
+        _require_fitted(self, "rates_")
         if int(n_bins) != n_bins or n_bins < 1:
             raise HMMError(f"n_bins must be a positive integer, got {n_bins}")
         rng = np.random.default_rng(self.random_state if random_state is None else random_state)

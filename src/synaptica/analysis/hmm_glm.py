@@ -55,7 +55,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from synaptica.analysis._threads import limit_threads
-from synaptica.analysis.hmm import HMMError, PoissonHMM, _as_counts, forward_backward, viterbi
+from synaptica.analysis._estimator import check_n_units, count_tags
+from synaptica.analysis.hmm import HMMError, PoissonHMM, _as_counts, _require_fitted, forward_backward, viterbi
 
 __all__ = ["HMMGLM"]
 
@@ -129,6 +130,9 @@ class HMMGLM(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self):
+        return count_tags(super().__sklearn_tags__())
+
     # -- validation and design ------------------------------------------------------------
     def _validate(self) -> None:
         def positive_int(name):
@@ -153,17 +157,17 @@ class HMMGLM(BaseEstimator):
         if self.init not in ("hmm", "random"):
             raise HMMError(f"init must be 'hmm' or 'random', got {self.init!r}")
 
-    def _design(self, X: Any):
-        """Counts (float64 numpy), flattened history features (float32 torch) and log(y!) per bin."""
+    def _design(self, counts: np.ndarray):
+        """Flattened history features (float32 torch), counts (float64 torch) and log(y!) per
+        bin, from counts ``(n_bins, n_neurons)``."""
         import torch
         from scipy.special import gammaln
 
         from synaptica.analysis.basis import history_features
 
-        counts = _as_counts(X, self.bin_size)
         features = history_features(counts, self.basis_)  # (T, N, B)
         T, N = counts.shape
-        return counts, features.reshape(T, -1), torch.from_numpy(counts), gammaln(counts + 1).sum(axis=1)
+        return features.reshape(T, -1), torch.from_numpy(counts), gammaln(counts + 1).sum(axis=1)
 
     # -- parameters -----------------------------------------------------------------------
     def _init_params(self, counts: np.ndarray, posterior: np.ndarray) -> None:
@@ -333,12 +337,13 @@ class HMMGLM(BaseEstimator):
 
         from synaptica.analysis.basis import raised_cosine_basis
 
-        self.basis_ = raised_cosine_basis(int(self.n_basis), int(self.window))
-        counts, features, yt, log_fact = self._design(X)
+        counts = _as_counts(X, self.bin_size, owner="HMMGLM")
         T, N = counts.shape
         if T <= self.window:
-            raise HMMError(f"the record has {T} bins, fewer than the history window ({self.window} bins)")
-        self.n_features_in_ = N
+            raise HMMError(f"the record has {T} bins (n_samples={T}), fewer than the history window ({self.window} bins)")
+        check_n_units(self, N, reset=True, error=HMMError, unit="neurons")
+        self.basis_ = raised_cosine_basis(int(self.n_basis), int(self.window))
+        features, yt, log_fact = self._design(counts)
         self._kappa = float(self.stickiness) * T / self.n_states
         posterior, pair = self._initial_posterior(counts)
         self._init_params(counts, posterior)
@@ -383,11 +388,10 @@ class HMMGLM(BaseEstimator):
 
     # -- inference ------------------------------------------------------------------------
     def _emission_for(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise HMMError("this HMMGLM is not fitted yet: call fit first")
-        counts, features, yt, log_fact = self._design(X)
-        if counts.shape[1] != self.n_features_in_:
-            raise HMMError(f"X has {counts.shape[1]} neurons, the model was fitted on {self.n_features_in_}")
+        _require_fitted(self, "coef_")
+        counts = _as_counts(X, self.bin_size, owner="HMMGLM")
+        check_n_units(self, counts.shape[1], reset=False, error=HMMError, unit="neurons")
+        features, yt, log_fact = self._design(counts)
         return self._log_emission(self._params, features, yt, log_fact)
 
     def score(self, X: Any, y: Any = None) -> float:
