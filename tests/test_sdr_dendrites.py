@@ -106,16 +106,15 @@ def _sdr_network(backend_dtype, n=40, a=8, s=10, cells=6, segments=5, steps=300,
     proximal = net.add_spike_generator(cells, np.arange(0, steps, 9) * 1.0, np.arange(0, steps, 9) % cells)
     net.connect(proximal, d.soma, one_to_one=True, weight=150.0)
     d.soma.i_ext.fill_(60.0)           # steady v = -59 mV: below v_th, above v_th - plateau_mv
-    return net, d, sdrs, sets, thetas.ravel()
+    monitors = (net.monitor_spikes(d.segments), net.monitor_spikes(d.soma), net.monitor_state(d.soma, "plateau"))
+    return net, d, sdrs, sets, thetas.ravel(), monitors
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_cpu_and_torch_paths_give_identical_spikes(dtype):
     runs = {}
     for backend in ("cpu", "torch"):
-        net, d, *_ = _sdr_network(dtype)
-        seg, soma = net.monitor_spikes(d.segments), net.monitor_spikes(d.soma)
-        plateau = net.monitor_state(d.soma, "plateau")
+        net, *_, (seg, soma, plateau) = _sdr_network(dtype)
         net.run(300.0, backend=backend)
         runs[backend] = (seg.steps, seg.ids, soma.steps, soma.ids, plateau.values)
     cpu, tor = runs["cpu"], runs["torch"]
@@ -125,8 +124,7 @@ def test_cpu_and_torch_paths_give_identical_spikes(dtype):
 
 
 def test_segment_spikes_are_exactly_the_threshold_crossings_of_the_overlap():
-    net, d, sdrs, sets, thetas = _sdr_network(torch.float32)
-    seg = net.monitor_spikes(d.segments)
+    net, d, sdrs, sets, thetas, (seg, _, _) = _sdr_network(torch.float32)   # the structure compiled above
     net.run(301.0)
     hits = np.zeros((sdrs.shape[0], d.segments.n), dtype=bool)
     hits[seg.steps - 1, seg.ids] = True               # SDR of step k arrives at k + 1
@@ -156,51 +154,6 @@ def test_modulatory_segment_depolarises_and_driver_segment_fires_the_soma():
     assert cell1.tolist() == [32]          # driver: one spike where the segment spike arrives
 
 
-def test_monte_carlo_through_the_engine_agrees_with_the_closed_form():
-    n, a, s, steps = 200, 20, 12, 1500
-    rng = np.random.default_rng(5)
-    net = Network(dt=1.0, seed=5)
-    sdrs = sdr.random_sdrs(n, a, steps, rng)
-    source = net.add_spike_generator(n, np.repeat(np.arange(steps), a) * 1.0, sdrs.ravel())
-    thetas = np.tile([2, 3, 4], (20, 6))[:, :15]      # 20 cells x 15 segments, thetas 2, 3, 4
-    d = add_dendritic_population(net, 20, 15, theta=thetas)
-    units = np.arange(d.segments.n)
-    cells = np.concatenate([rng.choice(n, s, replace=False) for _ in units])
-    d.connect_synapses(net, source, cells, np.repeat(units // 15, s), np.repeat(units % 15, s))
-    seg = net.monitor_spikes(d.segments)
-    net.run(steps + 1.0)
-    flat = thetas.ravel()
-    for theta in (2, 3, 4):
-        k = int(np.isin(seg.ids, np.flatnonzero(flat == theta)).sum())
-        trials = int((flat == theta).sum()) * steps
-        low, high = sdr.binomial_interval(k, trials, 0.999)
-        assert low <= sdr.false_match_probability(n, a, s, theta) <= high, theta
-        assert k > 50
-
-
-def test_importance_sampling_through_the_engine_agrees_at_1e_13():
-    n, a, s, theta, samples = 2048, 40, 20, 10, 8000
-    rng = np.random.default_rng(11)
-    law, proposal = sdr.tilted_overlap_proposal(n, a, s, theta)
-    overlaps = rng.choice(law.size, size=samples, p=proposal)
-    cells = rng.choice(n, s, replace=False)
-    sdrs = sdr.sdrs_with_overlaps(n, a, cells, overlaps, rng)
-    assert np.array_equal(np.isin(sdrs, cells).sum(axis=1), overlaps)
-    net = Network(dt=1.0)
-    source = net.add_spike_generator(n, np.repeat(np.arange(samples), a) * 1.0, sdrs.ravel())
-    d = add_dendritic_population(net, 1, 1, theta=theta)
-    d.connect_synapses(net, source, cells, 0, 0)
-    seg = net.monitor_spikes(d.segments)
-    net.run(samples + 1.0)
-    matched = np.zeros(samples)
-    matched[seg.steps - 1] = 1.0
-    assert 0.2 < matched.mean() < 0.8                 # the proposal reaches the tail
-    result = sdr.importance_estimate(matched, sdr.importance_weights(law, proposal, overlaps), 0.999)
-    closed = sdr.false_match_probability(n, a, s, theta)
-    assert result["low"] <= closed <= result["high"]
-    assert abs(result["estimate"] - closed) < 0.05 * closed
-
-
 def test_binomial_interval_covers_and_refuses_bad_counts():
     low, high = sdr.binomial_interval(30, 100, 0.95)
     assert low < 0.3 < high and high - low < 0.2
@@ -208,22 +161,71 @@ def test_binomial_interval_covers_and_refuses_bad_counts():
         sdr.binomial_interval(5, 4)
 
 
-# -- the experiment --------------------------------------------------------------------------
-def test_experiment_runs_through_the_cli(tmp_path):
+# -- the experiment: Monte Carlo and importance sampling through the engine's model -----------
+@pytest.fixture(scope="module")
+def experiment_run(tmp_path_factory):
+    """One CLI run at reduced size (the same network structure as the defaults)."""
     from click.testing import CliRunner
     from synaptica.cli.main import main
 
-    out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run", "sdr-dendrites", "--out", str(out), "--set", "mc_steps=500",
-                                       "--set", "is_samples=4000", "--set", "union_segments=40"])
+    out = tmp_path_factory.mktemp("sdr") / "run"
+    result = CliRunner().invoke(main, ["run", "sdr-dendrites", "--out", str(out), "--set", "mc_steps=600",
+                                       "--set", "is_samples=5000", "--set", "union_cells=3",
+                                       "--set", "confidence=0.999"])
     assert result.exit_code == 0, result.output
-    metrics = json.loads((out / "metrics.json").read_text())
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_experiment_reports_the_paper_values(experiment_run):
+    _, metrics = experiment_run
     for case in ("s20_theta10", "s24_theta12", "union_m10", "union_m20"):
+        published = metrics[f"paper_{case}_published"]
+        assert f"{metrics[f'paper_{case}']:.1e}" == f"{published:.1e}"
         assert metrics[f"paper_{case}_rel_err"] < 0.025
+
+
+def test_engine_segment_spikes_equal_numpy_overlap_counts(experiment_run):
+    _, metrics = experiment_run
     assert metrics["mc_engine_mismatches"] == 0
-    assert metrics["is_s20_theta10_rel_err"] < 0.1 and metrics["is_s24_theta12_rel_err"] < 0.1
+
+
+def test_engine_monte_carlo_agrees_with_the_closed_forms(experiment_run):
+    _, metrics = experiment_run
+    keys = [k[:-len("_within_ci")] for k in metrics if k.startswith("mc_") and k.endswith("_within_ci")]
+    assert len(keys) == 4 + 4          # thresholds 1-4; unions M = 10, 20, paper's and random
+    for key in keys:
+        assert metrics[f"{key}_low"] <= metrics[f"{key}_closed_form"] <= metrics[f"{key}_high"], key
+        assert metrics[f"{key}_estimate"] > 0, key
+        # the interval is informative: it resolves the value within a factor of 4
+        assert 0.25 * metrics[f"{key}_closed_form"] < metrics[f"{key}_low"], key
+        assert metrics[f"{key}_high"] < 4 * metrics[f"{key}_closed_form"], key
+    assert metrics["mc_theta4_closed_form"] < 1e-3 < metrics["mc_theta3_closed_form"]
+
+
+def test_engine_importance_sampling_agrees_at_1e_13(experiment_run):
+    _, metrics = experiment_run
+    for key, scale in (("is_s20_theta10", 1e-13), ("is_s24_theta12", 1e-15)):
+        closed = metrics[f"{key}_closed_form"]
+        assert scale < closed < 10 * scale
+        assert metrics[f"{key}_low"] <= closed <= metrics[f"{key}_high"]
+        assert metrics[f"{key}_rel_err"] < 0.05
+
+
+def test_experiment_writes_its_figures_and_spikes(experiment_run):
+    out, _ = experiment_run
     for name in ("false_match_vs_theta.png", "false_match_vs_n.png", "union_vs_m.png", "spikes.npz"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_importance_sampled_sdrs_have_the_drawn_overlaps():
+    rng = np.random.default_rng(3)
+    law, proposal = sdr.tilted_overlap_proposal(2048, 40, 20, 10)
+    assert law.sum() == pytest.approx(1.0) and np.sum(np.arange(law.size) * proposal) == pytest.approx(10.0)
+    overlaps = rng.choice(law.size, size=500, p=proposal)
+    cells = rng.choice(2048, 20, replace=False)
+    sdrs = sdr.sdrs_with_overlaps(2048, 40, cells, overlaps, rng)
+    assert np.array_equal(np.isin(sdrs, cells).sum(axis=1), overlaps)
+    assert all(np.unique(row).size == 40 for row in sdrs)
 
 
 def test_experiment_refuses_impossible_parameters(tmp_path):

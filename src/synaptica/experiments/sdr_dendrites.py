@@ -64,10 +64,10 @@ SCHEMA = {
     "mc_thetas": Field(list[int], [1, 2, 3, 4], "low thresholds sampled by plain Monte Carlo", minimum=1,
                        maximum=1000),
     "mc_cells": Field(int, 25, "cells of the low-threshold population", minimum=1, maximum=10_000),
-    "mc_segments": Field(int, 16, "segments per cell", minimum=1, maximum=1000),
+    "segments_per_cell": Field(int, 16, "dendritic segments per cell", minimum=2, maximum=1000),
     "mc_steps": Field(int, 2000, "random SDRs presented (one per step)", minimum=10, maximum=1_000_000),
     "union_ms": Field(list[int], [10, 20], "patterns per union segment (Monte Carlo)", minimum=1, maximum=1000),
-    "union_segments": Field(int, 100, "segments per union size and variant", minimum=1, maximum=100_000),
+    "union_cells": Field(int, 6, "cells per union size and variant", minimum=1, maximum=10_000),
     "is_samples": Field(int, 20_000, "importance samples per tail segment", minimum=100, maximum=1_000_000),
     "confidence": Field(float, 0.99, "level of the confidence intervals", minimum=0.5, maximum=0.9999),
     "curve_s": Field(list[int], [16, 20, 24, 32], "segment sizes of the theta figure", minimum=1, maximum=1000),
@@ -88,8 +88,13 @@ def _check_sizes(p: dict) -> str | None:
             return f"key '{s_key}': {p[s_key]} synapses exceed n = {p['n']}"
         if p[t_key] > p[s_key]:
             return f"key '{t_key}': threshold {p[t_key]} exceeds {s_key} = {p[s_key]} (the segment could never spike)"
+    for key in ("mc_thetas", "union_ms", "curve_s", "curve_a"):
+        if not p[key]:
+            return f"key '{key}': needs at least one value"
     if max(p["mc_thetas"]) > p["s"]:
         return f"key 'mc_thetas': {max(p['mc_thetas'])} exceeds s = {p['s']}"
+    if len(set(p["union_ms"])) != len(p["union_ms"]):
+        return f"key 'union_ms': values must be distinct, got {p['union_ms']}"
     if max(p["union_ms"]) * p["s"] > p["n"]:
         return f"key 'union_ms': a union of {max(p['union_ms'])} x {p['s']} synapses exceeds n = {p['n']}"
     if max(p["curve_a"]) >= p["curve_n_max"] or max(p["curve_s"]) > p["curve_n_max"]:
@@ -114,58 +119,68 @@ def _random_union(n: int, s: int, m: int, rng: np.random.Generator, overlapping:
 
 
 def build_network(p: dict):
-    """The network: a Monte Carlo SDR stream into low-threshold and union cells, and an
-    importance-sampling stream into two tail segments. Returns (net, parts) where parts
-    holds the populations, the synapse sets and the presented SDRs."""
+    """The network: one population of dendritic cells (``segments_per_cell`` segments each)
+    fed by two SDR streams. Rows of cells, in order: ``mc_cells`` low-threshold cells; for
+    each union variant ("paper": m s distinct cells, "random": union of m random s-subsets)
+    and each m of ``union_ms``, ``union_cells`` cells; one tail cell whose segments 0 and 1
+    (s, theta) and (s_alt, theta_alt) see the importance-sampling stream, first for segment
+    0 then for segment 1. Returns (net, parts): the population, its spike monitor, unit
+    blocks (name -> (first, stop) flat unit index), synapse sets, thresholds and SDRs."""
     from synaptica.engine.network import Network
     from synaptica.neurons.dendritic import add_dendritic_population
 
     rng = np.random.default_rng(p["seed"])
-    dt, n, a = p["dt_ms"], p["n"], p["a"]
+    dt, n, a, per_cell = p["dt_ms"], p["n"], p["a"], p["segments_per_cell"]
     dtype = torch.float64 if p["dtype"] == "float64" else torch.float32
     net = Network(dt=dt, seed=p["seed"], dtype=dtype)
-    parts: dict = {}
 
-    sdrs = sdr.random_sdrs(n, a, p["mc_steps"], rng)
-    parts["mc_sdrs"] = sdrs
-    mc_input = net.add_spike_generator(n, *_sdr_stream(sdrs, dt), name="mc_sdr")
-
-    thetas = np.resize(np.asarray(p["mc_thetas"]), (p["mc_cells"], p["mc_segments"]))
-    low = add_dendritic_population(net, p["mc_cells"], p["mc_segments"], theta=thetas, name="low")
-    low_sets = [rng.choice(n, p["s"], replace=False) for _ in range(low.segments.n)]
-    _wire(net, mc_input, low, low_sets)
-    parts.update(low=low, low_sets=low_sets, low_thetas=thetas.ravel())
-
+    rows = [("low", p["mc_cells"])] + [(f"union_{variant}_m{m}", p["union_cells"]) for variant in ("paper", "random")
+                                       for m in p["union_ms"]] + [("tail", 1)]
+    blocks, first = {}, 0
+    for name, cells in rows:
+        blocks[name] = (first, first + cells * per_cell)
+        first += cells * per_cell
+    thetas = np.full(first, float(p["theta"]))
+    sets: list = [None] * first
+    lo, hi = blocks["low"]
+    thetas[lo:hi] = np.resize(np.asarray(p["mc_thetas"], dtype=float), hi - lo)
+    for u in range(lo, hi):
+        sets[u] = rng.choice(n, p["s"], replace=False)
     for variant, overlapping in (("paper", False), ("random", True)):
-        cells = len(p["union_ms"])
-        pop = add_dendritic_population(net, cells, p["union_segments"], theta=p["theta"], name=f"union_{variant}")
-        sets = [_random_union(n, p["s"], m, rng, overlapping) for m in p["union_ms"] for _ in range(p["union_segments"])]
-        _wire(net, mc_input, pop, sets)
-        parts[f"union_{variant}"], parts[f"union_{variant}_sets"] = pop, sets
+        for m in p["union_ms"]:
+            lo, hi = blocks[f"union_{variant}_m{m}"]
+            for u in range(lo, hi):
+                sets[u] = _random_union(n, p["s"], m, rng, overlapping)
+    tail = blocks["tail"][0]
+    thetas[tail + 1] = p["theta_alt"]
 
-    tail = add_dendritic_population(net, 2, 1, theta=[[p["theta"]], [p["theta_alt"]]], name="tail")
-    tail_sets, tail_sdrs, tail_weights = [], [], []
+    mc_sdrs = sdr.random_sdrs(n, a, p["mc_steps"], rng)
+    tail_sdrs, tail_weights = [], []
     for k, (s, theta) in enumerate(((p["s"], p["theta"]), (p["s_alt"], p["theta_alt"]))):
-        cells = rng.choice(n, s, replace=False)
+        sets[tail + k] = rng.choice(n, s, replace=False)
         law, proposal = sdr.tilted_overlap_proposal(n, a, s, theta)
         overlaps = rng.choice(law.size, size=p["is_samples"], p=proposal)
-        tail_sets.append(cells)
-        tail_sdrs.append(sdr.sdrs_with_overlaps(n, a, cells, overlaps, rng))
+        tail_sdrs.append(sdr.sdrs_with_overlaps(n, a, sets[tail + k], overlaps, rng))
         tail_weights.append(sdr.importance_weights(law, proposal, overlaps))
+
+    cells = add_dendritic_population(net, first // per_cell, per_cell, theta=thetas.reshape(-1, per_cell),
+                                     name="dendritic")
+    mc_input = net.add_spike_generator(n, *_sdr_stream(mc_sdrs, dt), name="mc_sdr")
     tail_input = net.add_spike_generator(n, *_sdr_stream(np.concatenate(tail_sdrs), dt), name="tail_sdr")
-    _wire(net, tail_input, tail, tail_sets)
-    parts.update(tail=tail, tail_sets=tail_sets, tail_sdrs=tail_sdrs, tail_weights=tail_weights)
-    for key in ("low", "union_paper", "union_random", "tail"):
-        parts[f"{key}_spikes"] = net.monitor_spikes(parts[key].segments)
-    parts["n_steps"] = max(p["mc_steps"], 2 * p["is_samples"]) + 1   # + 1: segments see step k's SDR at k + 1
+    _wire(net, mc_input, cells, sets, range(tail))
+    _wire(net, tail_input, cells, sets, (tail, tail + 1))
+    parts = dict(cells=cells, spikes=net.monitor_spikes(cells.segments), blocks=blocks, sets=sets, thetas=thetas,
+                 mc_sdrs=mc_sdrs, tail=tail, tail_sdrs=tail_sdrs, tail_weights=tail_weights,
+                 n_steps=max(p["mc_steps"], 2 * p["is_samples"]) + 1)   # + 1: step k's SDR reaches segments at k + 1
     return net, parts
 
 
-def _wire(net, source, population, sets: list[np.ndarray]) -> None:
-    """Synapses from ``source`` cells ``sets[unit]`` onto each segment unit (cell-major order)."""
-    units = np.repeat(np.arange(len(sets)), [len(x) for x in sets])
-    population.connect_synapses(net, source, np.concatenate(sets), units // population.n_segments,
-                                units % population.n_segments)
+def _wire(net, source, population, sets: list, units) -> None:
+    """Synapses from ``source`` cells ``sets[u]`` onto segment unit u (cell-major) for u in ``units``."""
+    units = np.asarray(list(units))
+    unit_of = np.repeat(units, [len(sets[u]) for u in units])
+    population.connect_synapses(net, source, np.concatenate([sets[u] for u in units]),
+                                unit_of // population.n_segments, unit_of % population.n_segments)
 
 
 def _hits(monitor, n_units: int, first_step: int, count: int) -> np.ndarray:
@@ -216,69 +231,65 @@ def run_sdr_dendrites(p: dict, progress: ProgressCallback | None = None, checkpo
     t2 = time.perf_counter()
     n, a, level = p["n"], p["a"], p["confidence"]
 
-    low_hits = _hits(parts["low_spikes"], parts["low"].segments.n, 0, p["mc_steps"])
-    overlaps = _overlap_counts(parts["mc_sdrs"], parts["low_sets"], n)
-    mismatches = int(np.sum(low_hits != (overlaps >= parts["low_thetas"][None, :])))
+    blocks, thetas, tail = parts["blocks"], parts["thetas"], parts["tail"]
+    n_units = parts["cells"].segments.n
+    hits = _hits(parts["spikes"], n_units, 0, p["mc_steps"])[:, :tail]
+    overlaps = _overlap_counts(parts["mc_sdrs"], parts["sets"][:tail], n)
+    mismatches = int(np.sum(hits != (overlaps >= thetas[None, :tail])))
+    lo, hi = blocks["low"]
     for theta in sorted(set(p["mc_thetas"])):
-        columns = parts["low_thetas"] == theta
-        k, trials = int(low_hits[:, columns].sum()), int(columns.sum()) * p["mc_steps"]
+        columns = lo + np.flatnonzero(thetas[lo:hi] == theta)
+        k, trials = int(hits[:, columns].sum()), columns.size * p["mc_steps"]
         low, high = sdr.binomial_interval(k, trials, level)
         metrics.update(_interval_metrics(f"mc_theta{theta}", k / trials, low, high,
                                          sdr.false_match_probability(n, a, p["s"], theta)))
         metrics[f"mc_theta{theta}_trials"] = float(trials)
     z = math.sqrt(2.0) * float(erfinv(level))
     for variant in ("paper", "random"):
-        pop, sets = parts[f"union_{variant}"], parts[f"union_{variant}_sets"]
-        hits = _hits(parts[f"union_{variant}_spikes"], pop.segments.n, 0, p["mc_steps"])
-        overlaps = _overlap_counts(parts["mc_sdrs"], sets, n)
-        mismatches += int(np.sum(hits != (overlaps >= p["theta"])))
-        for block, m in enumerate(p["union_ms"]):
-            cols = slice(block * p["union_segments"], (block + 1) * p["union_segments"])
+        for m in p["union_ms"]:
+            lo, hi = blocks[f"union_{variant}_m{m}"]
             closed = sdr.union_false_match_probability(n, a, p["s"], p["theta"], m, exact_union=variant == "random")
             if variant == "paper":
-                k, trials = int(hits[:, cols].sum()), hits[:, cols].size
+                k, trials = int(hits[:, lo:hi].sum()), hits[:, lo:hi].size
                 low, high = sdr.binomial_interval(k, trials, level)
                 estimate = k / trials
             else:  # per-segment rates: P varies with the union size, so segments are the samples
-                rates = hits[:, cols].mean(axis=0)
+                rates = hits[:, lo:hi].mean(axis=0)
                 estimate = float(rates.mean())
                 half = z * float(rates.std(ddof=1)) / math.sqrt(rates.size) if rates.size > 1 else 1.0
                 low, high = max(0.0, estimate - half), min(1.0, estimate + half)
             metrics.update(_interval_metrics(f"mc_union_{variant}_m{m}", estimate, low, high, closed))
-    metrics["mc_engine_mismatches"] = float(mismatches)
 
-    tail_spikes = parts["tail_spikes"]
     for k, (s, theta) in enumerate(((p["s"], p["theta"]), (p["s_alt"], p["theta_alt"]))):
-        hits = _hits(tail_spikes, 2, k * p["is_samples"], p["is_samples"])[:, k]
-        overlap = _overlap_counts(parts["tail_sdrs"][k], [parts["tail_sets"][k]], n)[:, 0]
-        metrics["mc_engine_mismatches"] += float(np.sum(hits != (overlap >= theta)))
-        result = sdr.importance_estimate(hits, parts["tail_weights"][k], level)
+        tail_hits = _hits(parts["spikes"], n_units, k * p["is_samples"], p["is_samples"])[:, tail + k]
+        overlap = _overlap_counts(parts["tail_sdrs"][k], [parts["sets"][tail + k]], n)[:, 0]
+        mismatches += int(np.sum(tail_hits != (overlap >= theta)))
+        result = sdr.importance_estimate(tail_hits, parts["tail_weights"][k], level)
         closed = sdr.false_match_probability(n, a, s, theta)
         prefix = f"is_s{s}_theta{theta}"
         metrics.update(_interval_metrics(prefix, result["estimate"], result["low"], result["high"], closed))
         metrics[f"{prefix}_rel_err"] = abs(result["estimate"] - closed) / closed if closed > 0 else 0.0
+    metrics["mc_engine_mismatches"] = float(mismatches)
 
     curves = _curves(p)
     t3 = time.perf_counter()
     metrics.update(build_s=t1 - t0, simulate_s=t2 - t1, analyse_s=t3 - t2)
 
-    # spikes.npz: segment spikes of the Monte Carlo window (low-threshold, then union segments)
-    times, ids, groups, offset = [], [], {}, 0
-    for key in ("low", "union_paper", "union_random"):
-        mon, size = parts[f"{key}_spikes"], parts[key].segments.n
-        keep = mon.steps <= p["mc_steps"]
-        times.append(mon.steps[keep] * p["dt_ms"])
-        ids.append(mon.ids[keep].astype(np.int64) + offset)
-        groups[key] = (offset, offset + size)
-        offset += size
-    times_ms, spike_ids = np.concatenate(times), np.concatenate(ids)
+    # spikes.npz: segment spikes of the Monte Carlo window, one unit per segment
+    mon = parts["spikes"]
+    keep = mon.steps <= p["mc_steps"]
+    times_ms, spike_ids = mon.steps[keep] * p["dt_ms"], mon.ids[keep].astype(np.int64)
     order = np.argsort(times_ms, kind="stable")
+    groups = {"low": blocks["low"], "tail": (tail, n_units)}
+    for variant in ("paper", "random"):
+        spans = [blocks[f"union_{variant}_m{m}"] for m in p["union_ms"]]
+        groups[f"union_{variant}"] = (spans[0][0], spans[-1][1])
     figures = {
         "false_match_vs_theta.png": lambda path: plot_theta(curves, metrics, p, path),
         "false_match_vs_n.png": lambda path: plot_n(curves, p, path),
         "union_vs_m.png": lambda path: plot_union(curves, metrics, p, path),
     }
-    return ExperimentResult(times_ms[order].astype(np.float64), spike_ids[order], offset,
+    return ExperimentResult(times_ms[order].astype(np.float64), spike_ids[order], n_units,
                             (p["mc_steps"] + 1) * p["dt_ms"], metrics, groups=groups, figures=figures)
 
 
