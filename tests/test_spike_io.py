@@ -561,3 +561,86 @@ def test_record_does_not_freeze_the_callers_arrays():
     assert not record.times.flags.writeable and not record.ids.flags.writeable
     with pytest.raises(ValueError):
         record.times[0] = 0.5
+
+
+# -- IDX image datasets (MNIST format): bad files refused, naming the file --------------------------
+
+import gzip  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from click.testing import CliRunner  # noqa: E402
+
+from synaptica.cli.main import main  # noqa: E402
+from synaptica.datasets import DatasetError, load_images  # noqa: E402
+from synaptica.io.idx import IDXError, read_idx  # noqa: E402
+
+MNIST = Path("/work/shared/data/mnist")
+
+
+def _idx(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    return bytes([0, 0, type_code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) \
+        + array.tobytes()
+
+
+def _dataset(folder, images: bytes, labels: bytes, gz: bool = True):
+    folder.mkdir(exist_ok=True)
+    suffix = ".gz" if gz else ""
+    (folder / f"t-images-idx3-ubyte{suffix}").write_bytes(gzip.compress(images) if gz else images)
+    (folder / f"t-labels-idx1-ubyte{suffix}").write_bytes(gzip.compress(labels) if gz else labels)
+    return folder
+
+
+GOOD_IMAGES = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4)
+GOOD_LABELS = np.array([0, 1, 9, 3, 4], dtype=np.uint8)
+
+
+def test_a_good_idx_dataset_loads(tmp_path):
+    x, y, shape = load_images(str(_dataset(tmp_path / "d", _idx(GOOD_IMAGES), _idx(GOOD_LABELS))))
+    assert shape == (4, 4) and x.shape == (5, 16) and np.array_equal(y, GOOD_LABELS)
+    np.testing.assert_allclose(x * 255, GOOD_IMAGES.reshape(5, 16))
+
+
+@pytest.mark.parametrize(("images", "labels", "expected"), [
+    (_idx(GOOD_IMAGES), _idx(np.array([0, 1, 200, 3, 4], dtype=np.uint8)),
+     r"t-labels-idx1-ubyte.gz: label 200 at index 2 is outside 0..9"),
+    (_idx(GOOD_IMAGES.reshape(5, 16)), _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: expected images as unsigned "
+                                                          r"bytes \(n, height, width\), got shape \(5, 16\)"),
+    (_idx(GOOD_IMAGES.astype(">i4"), 0x0C), _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: .* dtype >i4"),
+    (_idx(np.zeros((5, 0, 4), np.uint8)), _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: images of shape \(0, 4\)"),
+    (_idx(GOOD_IMAGES), _idx(GOOD_LABELS[:4]), r"t-images-idx3-ubyte.gz holds 5 images but t-labels-idx1-ubyte.gz "
+                                               r"holds 4 labels"),
+    (_idx(GOOD_IMAGES)[:-3], _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: IDX data has .* \(truncated\)"),
+    (_idx(GOOD_IMAGES) + b"xx", _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: .*extra bytes after the data"),
+    (b"\x1f\x8b\x08\x03" + _idx(GOOD_IMAGES)[4:], _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: not an IDX file "
+                                                                     r"\(bad magic number 1f8b0803\)"),
+    (_idx(GOOD_IMAGES)[:10], _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: truncated IDX header"),
+    (bytes([0, 0, 8, 4]) + b"\xff\xff\xff\xff" * 4, _idx(GOOD_LABELS),  # 2**128 bytes declared
+     r"t-images-idx3-ubyte.gz: IDX data has 20 bytes, the header \(4294967295, 4294967295, 4294967295, 4294967295\)"),
+    (bytes([0, 0, 8, 0]), _idx(GOOD_LABELS), r"t-images-idx3-ubyte.gz: IDX header declares 0 dimensions"),
+])
+def test_bad_idx_datasets_are_refused_naming_the_file(tmp_path, images, labels, expected):
+    folder = _dataset(tmp_path / "d", images, labels)
+    with pytest.raises(ValueError, match=expected) as error:
+        load_images(str(folder))
+    assert isinstance(error.value, (DatasetError, IDXError)) and str(folder) in str(error.value)
+
+
+def test_a_broken_gzip_stream_is_named(tmp_path):
+    path = tmp_path / "x-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_idx(GOOD_IMAGES))[:-12])
+    with pytest.raises(IDXError, match="x-images-idx3-ubyte.gz: cannot read IDX file"):
+        read_idx(path)
+
+
+def test_stdp_digits_refuses_out_of_range_labels_before_running(tmp_path):
+    folder = _dataset(tmp_path / "d", _idx(GOOD_IMAGES), _idx(np.array([0, 1, 200, 3, 4], dtype=np.uint8)))
+    result = CliRunner().invoke(main, ["run", "stdp-digits", "--set", f"data={folder}", "--set", "n_train=2",
+                                       "--set", "n_test=2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "key 'data'" in result.stderr and "label 200 at index 2" in result.stderr
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob("run.*"))
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST test split not found in {MNIST} (see ../shared/data/README)")
+def test_the_shared_mnist_split_passes_the_checks():
+    x, y, shape = load_images(str(MNIST))
+    assert x.shape == (10000, 784) and shape == (28, 28) and y.min() == 0 and y.max() == 9

@@ -19,7 +19,12 @@ import numpy as np
 from ..record import SpikeRecord
 from .stats import _check_record, _unit_major
 
-__all__ = ["cross_correlograms", "correlogram_lags", "sttc", "spike_count_correlation", "golomb_chi"]
+__all__ = ["cross_correlograms", "correlogram_lags", "sttc", "spike_count_correlation", "golomb_chi",
+           "SynchronyUndefinedError"]
+
+
+class SynchronyUndefinedError(ValueError):
+    """A synchrony measure is undefined for this record (e.g. every unit's trace is constant)."""
 
 
 # -- cross-correlograms -----------------------------------------------------------------------
@@ -160,7 +165,9 @@ def sttc(record: SpikeRecord, dt: float = 0.005, *, rtol: float = 0.0) -> np.nda
     _tiled_fraction(times, bounds, float(dt), float(rtol), p)
     # T: union of the [t - dt, t + dt] tiles, clipped to the window; gaps cap at 2 dt
     same = owner[1:] == owner[:-1]
-    covered = np.bincount(owner[1:][same], weights=np.minimum(np.diff(times)[same], 2 * dt), minlength=n)
+    # float64 even without any pair of same-unit spikes (bincount of nothing returns int64)
+    covered = np.bincount(owner[1:][same], weights=np.minimum(np.diff(times)[same], 2 * dt),
+                          minlength=n).astype(np.float64)
     counts = np.diff(bounds)
     has = counts > 0
     first = times[bounds[:-1][has]]
@@ -227,5 +234,5 @@ def golomb_chi(record: SpikeRecord, bin_size: float, *, tau: float | None = None
         unit_var = traces.var(axis=0)
     mean_var = unit_var.mean()
     if not mean_var > 0:
-        raise ValueError("golomb_chi is undefined: every unit's trace is constant")
+        raise SynchronyUndefinedError("golomb_chi is undefined: every unit's trace is constant")
     return float(np.sqrt(population.var() / mean_var))

@@ -3,11 +3,27 @@
 :func:`analyze_record` runs every analysis of the package that applies to a record:
 statistics, synchrony, correlograms, criticality, complexity, functional connectivity
 (coupled Poisson GLM) and, when asked, switching states (HMM-GLM). An analysis that
-cannot run on this record (e.g. too few avalanches to fit) is reported under ``"skipped"``
-with the reason rather than failing the whole report.
+cannot run on this record is reported under ``"skipped"`` with the reason rather than
+failing the whole report. The documented reasons are the analyses' own "this data does
+not support the method" errors: too few spikes, bins or avalanches for the criticality
+fits (AvalancheError, PowerLawError, BranchingError), a sequence too short for
+Lempel-Ziv complexity (ComplexityError), a GLM or HMM-GLM that cannot be fitted to these
+counts (GLMError, HMMError), a synchrony measure undefined for constant traces
+(SynchronyUndefinedError). Any other exception in a stage is an internal error and
+raises :class:`AnalysisStageError` naming the stage.
+
+Before any stage runs the options are checked against the record (every bin must fit
+in the record, the correlogram half-width must be shorter than it:
+:class:`AnalysisOptionError`) and the memory the analyses would need is estimated
+(:func:`memory_estimate`); more than the machine has available raises
+:class:`RecordTooLargeError` naming the field (``n_units``, or the window ``t_start`` /
+``t_stop`` with the bin option) and the estimate, before anything large is allocated.
 """
 from __future__ import annotations
 
+import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,16 +33,158 @@ from typing import Any, Callable
 import numpy as np
 
 from . import figures
-from .avalanches import AvalancheAnalysis, mean_inter_event_interval
-from .branching import MultistepRegression
-from .complexity import population_complexity, spike_train_complexity
-from .correlation import correlogram_lags, cross_correlograms, golomb_chi, spike_count_correlation, sttc
+from .avalanches import AvalancheAnalysis, AvalancheError, mean_inter_event_interval
+from .branching import BranchingError, MultistepRegression
+from .complexity import ComplexityError, population_complexity, spike_train_complexity
+from .correlation import (
+    SynchronyUndefinedError,
+    correlogram_lags,
+    cross_correlograms,
+    golomb_chi,
+    spike_count_correlation,
+    sttc,
+)
+from .powerlaw import PowerLawError
 from ..record import SpikeRecord
 from .stats import cv, cv2, fano_factor, isi, lv, rates
 
-__all__ = ["Analysis", "analyze_record"]
+__all__ = ["Analysis", "AnalysisOptionError", "AnalysisStageError", "RecordTooLargeError", "analyze_record",
+           "available_memory", "memory_estimate"]
 
 MAX_CORRELOGRAM_UNITS = 12  # the correlogram figure shows at most this many units
+GLM_BASIS = 4  # raised-cosine functions per coupling filter of CoupledPoissonGLM (its default)
+STATE_BASIS = 3  # the same for the HMM-GLM
+_GIB = 2.0 ** 30
+
+
+class AnalysisOptionError(ValueError):
+    """An option of :func:`analyze_record` does not suit the record; ``option`` is its name
+    (``"bin_size"``, ``"max_lag"``, ``"count_bin"``, ``"state_bin"`` or ``"states"``), the
+    message starts with it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class RecordTooLargeError(ValueError):
+    """Analysing the record would need more memory than is available. ``field`` names the
+    record's field that makes it so, ``option`` the bin option when a larger bin would help
+    (else None)."""
+
+    def __init__(self, message: str, field: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.field, self.option = field, option
+
+
+class AnalysisStageError(RuntimeError):
+    """A stage of the analysis failed for none of the documented reasons: an internal error."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        text = " ".join(str(error).split())
+        super().__init__(f"analysis stage '{stage}' failed: {type(error).__name__}: {text}")
+        self.stage = stage
+
+
+def _not_applicable() -> tuple[type[Exception], ...]:
+    """The errors by which an analysis says the record does not support it (a skip)."""
+    errors: list[type[Exception]] = [AvalancheError, BranchingError, PowerLawError, ComplexityError,
+                                     SynchronyUndefinedError]
+    for module, name in (("synaptica.analysis.glm", "GLMError"), ("synaptica.analysis.hmm", "HMMError")):
+        if module in sys.modules:  # imported only when the stage ran: no torch import here
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _bins(duration: float, bin_size: float) -> float:
+    """Whole bins of ``bin_size`` in ``duration`` (the record's convention), as a float:
+    no overflow for absurd values."""
+    return math.floor(duration / bin_size * (1 + 1e-8)) if duration / bin_size < 1e300 else math.inf
+
+
+def memory_estimate(record: SpikeRecord, *, bin_size: float, max_lag: float, count_bin: float,
+                    connectivity: bool, states: int | None, state_bin: float) -> dict[str, float]:
+    """Rough upper bound, in bytes, of the memory :func:`analyze_record` needs.
+
+    ``"units"``: per-unit arrays and the ``n_units x n_units`` matrices kept in the
+    result (correlograms with ``2 max_lag / bin_size + 1`` lags, STTC, count correlation).
+    ``"bin_size"`` / ``"count_bin"`` / ``"state_bin"``: the largest binned working set
+    of the stages using that bin (boolean unit x bin patterns and per-bin sequences of
+    the complexity stage, the GLM's dense rates, the HMM-GLM's history features).
+    """
+    n = float(record.n_units)
+    bins = _bins(record.duration, bin_size)
+    lags = 2 * round(max_lag / bin_size) + 1
+    estimate = {"units": 8 * 32 * n + 8 * n * n * (lags + 8),
+                "bin_size": bins * (n + 8 * 12) + (8 * (2 * bins * n + 2 * GLM_BASIS ** 2 * n * n) if connectivity else 0),
+                "count_bin": 8 * 4 * _bins(record.duration, count_bin)}
+    if states is not None:
+        state_bins = _bins(record.duration, state_bin)
+        estimate["state_bin"] = 8 * (state_bins * (n * (STATE_BASIS + 2) + 4 * states) + states * states
+                                     + 3 * states * STATE_BASIS * n * n)
+    return estimate
+
+
+def _size(n_bytes: float) -> str:
+    if not math.isfinite(n_bytes):
+        return "an unbounded amount"
+    for unit, scale in (("TiB", 2.0 ** 40), ("GiB", _GIB), ("MiB", 2.0 ** 20)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes / 1024:.3g} KiB"
+
+
+def _check_options(record: SpikeRecord, bin_size: float, max_lag: float, count_bin: float, states: int | None,
+                   state_bin: float) -> None:
+    for name, value in (("bin_size", bin_size), ("max_lag", max_lag), ("count_bin", count_bin),
+                        ("state_bin", state_bin)):
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise AnalysisOptionError(name, f"{name} must be a positive number of seconds, got {value!r}")
+    if states is not None and (isinstance(states, bool) or not isinstance(states, (int, np.integer)) or states < 1):
+        raise AnalysisOptionError("states", f"states must be a positive integer, got {states!r}")
+    bins = [("bin_size", bin_size), ("count_bin", count_bin)] + ([("state_bin", state_bin)] if states else [])
+    for name, value in bins:
+        if _bins(record.duration, value) < 1:
+            raise AnalysisOptionError(name, f"{name} = {value:g} s is longer than the record "
+                                            f"({record.duration:g} s, t_start to t_stop)")
+    if max(1, round(max_lag / bin_size)) >= _bins(record.duration, bin_size):
+        raise AnalysisOptionError("max_lag", f"max_lag = {max_lag:g} s is not shorter than the record "
+                                             f"({record.duration:g} s); the correlograms need lags within it")
+
+
+def _check_memory(record: SpikeRecord, estimate: dict[str, float], options: dict[str, float]) -> None:
+    available = available_memory()
+    total = estimate["units"] + max(v for k, v in estimate.items() if k != "units")
+    if available is None or total <= available:
+        return
+    where = f"{record.source}: " if record.source else ""
+    largest = max(estimate, key=lambda k: estimate[k])
+    if largest == "units":
+        raise RecordTooLargeError(
+            f"{where}field 'n_units' = {record.n_units}: the analysis would need about {_size(total)} (per-unit "
+            f"arrays and {record.n_units} x {record.n_units} pairwise matrices), more than the "
+            f"{_size(available)} of memory available", "n_units")
+    bins = _bins(record.duration, options[largest])
+    raise RecordTooLargeError(
+        f"{largest} = {options[largest]:g} s over the record's window (fields 't_start' = {record.t_start:g}, "
+        f"'t_stop' = {record.t_stop:g} s) is {bins:.3g} bins x {record.n_units} units: "
+        f"about {_size(total)}, more than the {_size(available)} of memory available; a larger bin needs less",
+        "t_stop", largest)
 
 
 @dataclass
@@ -177,13 +335,15 @@ def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: flo
     states:    number of hidden states of an HMM-GLM to fit, with bins of ``state_bin`` s
                (None: no state analysis), its per-state connectivity tied by ``state_prior``
                ("onehot", "gaussian" or None; Li et al. 2024).
+
+    Raises :class:`AnalysisOptionError` (an option does not suit the record),
+    :class:`RecordTooLargeError` (not enough memory; raised before any stage runs) and
+    :class:`AnalysisStageError` (a stage failed for none of the documented reasons).
     """
-    for name, value in (("bin_size", bin_size), ("max_lag", max_lag), ("count_bin", count_bin),
-                        ("state_bin", state_bin)):
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    if states is not None and (int(states) != states or states < 1):
-        raise ValueError(f"states must be a positive integer, got {states!r}")
+    _check_options(record, bin_size, max_lag, count_bin, states, state_bin)
+    estimate = memory_estimate(record, bin_size=bin_size, max_lag=max_lag, count_bin=count_bin,
+                               connectivity=connectivity, states=states, state_bin=state_bin)
+    _check_memory(record, estimate, {"bin_size": bin_size, "count_bin": count_bin, "state_bin": state_bin})
     result = Analysis()
     result.metrics["record"] = {"source": record.source, "n_units": record.n_units, "n_spikes": record.n_spikes,
                                 "t_start_s": record.t_start, "t_stop_s": record.t_stop}
@@ -203,8 +363,10 @@ def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: flo
         start = time.perf_counter()
         try:
             step()
-        except ValueError as exc:  # this record does not support the analysis: say why, go on
-            skipped[name] = str(exc)
+        except Exception as exc:
+            if not isinstance(exc, _not_applicable()):
+                raise AnalysisStageError(name, exc) from exc
+            skipped[name] = str(exc)  # this record does not support the analysis: say why, go on
         timings[name] = time.perf_counter() - start
     result.metrics["skipped"] = skipped
     result.metrics["timings_s"] = timings

@@ -1,4 +1,4 @@
-"""The run folder: choosing it, checking an experiment's result, writing it atomically.
+"""The run folder: choosing it, checking an experiment's result, writing it safely.
 
 Layout of ``runs/<name>-<timestamp>/``::
 
@@ -10,18 +10,20 @@ Layout of ``runs/<name>-<timestamp>/``::
     rate_histogram.png       per-neuron firing rates
     isi_cv_histogram.png     per-neuron ISI CV
     *.png                    figures particular to the experiment (e.g. receptive fields)
+    provenance.json          versions, command line, git commit, host, seed, start and end (UTC)
+    .synaptica-output.json   marker: this folder is a complete run and the files it holds
 
-Everything is written into ``<dir>.partial`` and renamed to ``<dir>`` only once all
-files exist, so a folder under its final name is always a complete run. Experiments
-report spike times in ms (:class:`ExperimentResult`); ``spikes.npz`` stores them in s over
-the window ``[0, duration]``, with each unit's group name (``""`` if in none) when the
-experiment names groups.
+The folder is claimed (locked, checked) before the experiment runs and written through
+``<dir>.partial``, so a folder under its final name is always a complete run, and a
+folder holding anything of the user's is never replaced: see :mod:`synaptica.cli.folder`.
+Experiments report spike times in ms (:class:`ExperimentResult`); ``spikes.npz`` stores
+them in s over the window ``[0, duration]``, with each unit's group name (``""`` if in
+none) when the experiment names groups.
 """
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from datetime import datetime
 from numbers import Number
 from pathlib import Path
@@ -30,11 +32,15 @@ from typing import Any, Callable
 import numpy as np
 import tomli_w
 
-from ..config import EXPERIMENT_KEY, ConfigError
+from ..config import EXPERIMENT_KEY
 from ..experiments.base import ExperimentResult
 from ..io.spikes import save_spikes
+from .folder import MARKER, OutputClaim, check_out_dir, claim_out_dir
+from .folder import write_folder as _write_folder
+from .provenance import PROVENANCE, provenance, write_provenance
 
-__all__ = ["RUN_FILES", "InvalidResultError", "check_out_dir", "check_result", "default_out_dir", "write_folder", "write_run"]
+__all__ = ["RUN_FILES", "InvalidResultError", "OutputClaim", "check_out_dir", "check_result", "claim_out_dir",
+           "default_out_dir", "write_folder", "write_run"]
 
 RUN_FILES = (
     "config.toml",
@@ -43,6 +49,8 @@ RUN_FILES = (
     "raster.png",
     "rate_histogram.png",
     "isi_cv_histogram.png",
+    PROVENANCE,
+    MARKER,
 )
 
 
@@ -55,29 +63,11 @@ def default_out_dir(name: str, root: Path = Path("runs"), now: datetime | None =
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     candidate = root / f"{name}-{stamp}"
     counter = 2
-    while candidate.exists() or _partial(candidate).exists():
+    while any(p.exists() or p.is_symlink() for p in (candidate, *(candidate.with_name(candidate.name + suffix)
+                                                                  for suffix in (".partial", ".lock")))):
         candidate = root / f"{name}-{stamp}-{counter}"
         counter += 1
     return candidate
-
-
-def _partial(out_dir: Path) -> Path:
-    return out_dir.with_name(out_dir.name + ".partial")
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """Refuse an output folder we must not replace: ConfigError unless absent, empty or a previous run."""
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise ConfigError(f"--out: '{out_dir}' exists and is not a directory")
-    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_FILES and p.suffix != ".png")
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ConfigError(
-            f"--out: '{out_dir}' exists and holds files that are not from a synaptica run ({shown}); "
-            "refusing to overwrite it"
-        )
 
 
 def _number(value: Any, key: str) -> float | int | bool | None:
@@ -163,32 +153,19 @@ def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult
 
 def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) -> Path:
     """Write every run file of an experiment's result into ``out_dir`` (see :func:`write_folder`)."""
-    return write_folder(out_dir, lambda folder: _write_files(folder, name, params, result))
+    return write_folder(out_dir, lambda folder: _write_files(folder, name, params, result), kind="run",
+                        seed=params.get("seed"))
 
 
-def write_folder(out_dir: Path, write_files: Callable[[Path], None]) -> Path:
-    """Call ``write_files(partial)`` on ``<out_dir>.partial``, then rename it to ``out_dir``.
+def write_folder(out_dir: Path, write_files: Callable[[Path], None], *, kind: str = "run",
+                 seed: int | None = None) -> Path:
+    """Write an output folder of ``kind`` (``"run"`` or ``"analyze"``) safely: ``write_files(folder)``
+    fills it, ``provenance.json`` and the marker are added, and it replaces ``out_dir``
+    only if that holds nothing but an earlier ``kind`` output (:mod:`synaptica.cli.folder`).
+    Raises :class:`~synaptica.config.ConfigError` when ``out_dir`` may not be written."""
+    from .folder import now_utc
 
-    A previous run in ``out_dir`` (see :func:`check_out_dir`) is replaced only after the
-    new one is complete. On any error the partial folder is removed and the error re-raised.
-    """
-    partial = _partial(out_dir)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
-        write_files(partial)
-        if out_dir.exists():
-            check_out_dir(out_dir)
-            previous = out_dir.with_name(out_dir.name + ".previous")
-            if previous.exists():
-                shutil.rmtree(previous)
-            out_dir.rename(previous)
-            partial.rename(out_dir)
-            shutil.rmtree(previous)
-        else:
-            partial.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return out_dir
+    def add_provenance(claim: OutputClaim, folder: Path) -> None:
+        write_provenance(folder, provenance(kind, claim.command, claim.started, now_utc(), seed))
+
+    return _write_folder(Path(out_dir), write_files, kind=kind, extra_files=add_provenance)
