@@ -235,10 +235,39 @@ def test_out_refuses_a_foreign_folder(poisson: Path):
     assert sorted(p.name for p in Path("precious").iterdir()) == ["notes.txt"] and not PROGRESS_CALLS
 
 
-def test_failing_experiment_leaves_no_folder(poisson: Path):
+def test_failing_experiment_leaves_no_folder(poisson: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("SYNAPTICA_DEBUG", raising=False)
     result = invoke("run", "failing_test", "--out", "runs/x")
-    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: failing_test.toml: run of 'failing_test' failed: RuntimeError: simulation exploded; "
+        "SYNAPTICA_DEBUG=1 or --debug shows the traceback"] or "RuntimeError: simulation exploded" in result.stderr
     assert not Path("runs/x").exists() and not Path("runs/x.partial").exists()
+
+
+@pytest.mark.parametrize("how", ["--debug", "SYNAPTICA_DEBUG=1"])
+def test_debug_lets_the_exception_through(poisson: Path, monkeypatch: pytest.MonkeyPatch, how: str):
+    if how.startswith("SYNAPTICA_DEBUG"):
+        monkeypatch.setenv("SYNAPTICA_DEBUG", "1")
+    result = invoke("run", "failing_test", "--out", "runs/x", *([how] if how == "--debug" else []))
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    assert not Path("runs/x").exists()
+
+
+def test_keyboard_interrupt_is_not_swallowed(poisson: Path, monkeypatch: pytest.MonkeyPatch):
+    def interrupted(p: dict, progress=None, checkpoint=None):
+        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        Path(checkpoint).write_bytes(b"state")  # a run checkpoints as it goes; ^C must keep it to resume
+        raise KeyboardInterrupt
+
+    register(Experiment("interrupted_test", "interrupted (test)", POISSON_SCHEMA, interrupted), replace=True)
+    try:
+        result = invoke("run", "interrupted_test", "--out", "runs/x")
+    finally:
+        unregister("interrupted_test")
+    # click turns ^C into "Aborted!" (exit 1); the run's own error handling must not catch it
+    assert result.exit_code == 1 and "Aborted!" in result.output and "error:" not in result.output
+    assert Path("runs/x.checkpoint.npz").read_bytes() == b"state" and not Path("runs/x").exists()
 
 
 def test_failing_write_leaves_no_folder(poisson: Path, monkeypatch: pytest.MonkeyPatch):
@@ -249,7 +278,7 @@ def test_failing_write_leaves_no_folder(poisson: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(synaptica.plotting, "plot_isi_cv_histogram", broken)
     result = invoke("run", "poisson_test", "--out", "runs/x")
-    assert result.exit_code != 0 and isinstance(result.exception, OSError)
+    assert result.exit_code == 1 and "error: runs/x: cannot write the run (OSError: disk full)" in result.stderr
     assert not Path("runs").exists() or list(Path("runs").iterdir()) == []
 
 

@@ -115,8 +115,22 @@ def test_probability_above_one():
     assert "key 'p_connect': must be in [0, 1], got -0.1" in error_of("", ["p_connect=-0.1"])
 
 
-def test_nan_rejected():
-    assert "key 'tau_m': expected a number, got nan" in error_of("tau_m = nan\n")
+def test_nan_and_infinity_rejected():
+    assert "key 'tau_m': expected a finite number, got nan" in error_of("tau_m = nan\n")
+    assert "key 'tau_m': expected a finite number, got inf" in error_of("tau_m = inf\n")
+    assert "key 'p_connect': expected a finite number, got -inf" in error_of("", ["p_connect=-inf"])
+    assert "key 'weights': element 1: expected a finite number, got inf" in error_of("weights = [1.0, inf]\n")
+
+
+def test_field_bounds_and_list_length_are_checked():
+    with pytest.raises(ValueError, match="bounds must be finite"):
+        Field(float, 1.0, maximum=float("inf"))
+    with pytest.raises(TypeError, match="max_length needs a list"):
+        Field(int, 1, max_length=3)
+    field = Field(list[int], [1], minimum=1, maximum=10, max_length=2)
+    assert field.coerce([1, 10]) == [1, 10]
+    with pytest.raises(ValueError, match="at most 2 elements, got 3"):
+        field.coerce([1, 2, 3])
 
 
 def test_choice_and_list_elements():
@@ -144,7 +158,7 @@ def test_malformed_toml_reports_file_line_and_column():
 
 
 def test_unreadable_file(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read file"):
+    with pytest.raises(ConfigError, match=r"missing\.toml: no such file"):
         load_config(tmp_path / "missing.toml", SCHEMA, origin="missing.toml")
 
 

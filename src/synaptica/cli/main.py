@@ -7,12 +7,16 @@
     synaptica analyze runs/cuba/spikes.npz   # a run's spikes: the same file format
 
 Configuration errors are reported as ``error: <file>: key '<key>': <problem>`` on stderr
-with exit code 2, before anything is simulated or written.
+with exit code 2, before anything is simulated or written. A run that fails, or whose
+results would mean nothing (NonFiniteError), ends with one ``error:`` line and exit code 1;
+never a traceback unless ``--debug`` or ``SYNAPTICA_DEBUG=1``. Ctrl-C is not caught.
 """
 from __future__ import annotations
 
 import inspect
 import math
+import os
+import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -31,7 +35,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..config import ConfigError
+from ..config import ConfigError, InvalidValue, mentioned_keys, parse_value
 from ..engine.errors import CheckpointError
 from ..experiments import (
     Experiment,
@@ -147,39 +151,111 @@ def _summary(name: str, result: ExperimentResult, wall_s: float, out_dir: Path) 
               help="Override one parameter (VALUE is read as TOML, else as a string). Repeatable.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Output folder [default: runs/<name>-<timestamp>]. An earlier run there is replaced.")
-@click.option("--seed", type=int, default=None, metavar="N",
+@click.option("--seed", default=None, metavar="N",
               help="Random seed; shorthand for --set seed=N.")
-def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: int | None) -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error (or SYNAPTICA_DEBUG=1).")
+def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str | None, debug: bool) -> None:
     """Run a built-in experiment NAME, or the experiment a FILE.toml parametrises.
 
     The configuration is validated first; the run folder gets config.toml, metrics.json,
-    spikes.npz (times in s, readable by `synaptica analyze`) and PNG plots.
+    spikes.npz (times in s, readable by `synaptica analyze`) and PNG plots. A refused
+    configuration exits with code 2, a run that fails or whose results would mean
+    nothing (a loss or state became NaN or infinite) with code 1; either way with one
+    ``error:`` line and nothing written.
     """
+    debug = debug or _debugging()
     overrides = list(overrides)
+    origin = target
     try:
-        experiment, params, _origin = load_experiment_config(target, overrides)
+        experiment, params, origin = load_experiment_config(target, overrides)
         if seed is not None:
-            if "seed" not in experiment.schema:
-                raise ConfigError(f"--seed: experiment '{experiment.name}' has no 'seed' parameter")
+            _check_seed_option(experiment, seed)
             _, params, _ = load_experiment_config(target, overrides + [f"seed={seed}"])
         out_dir = out_dir if out_dir is not None else default_out_dir(experiment.name)
         check_out_dir(out_dir)
     except ConfigError as exc:
         _fail(str(exc), CONFIG_ERROR_EXIT)
+    except Exception as exc:  # a bug or the system (e.g. memory) while reading the configuration
+        if debug:
+            raise
+        _fail(f"{origin}: cannot prepare the run ({_one_line(exc)}){_DEBUG_HINT}", 1)
 
+    checkpoint = out_dir.with_name(out_dir.name + ".checkpoint.npz")
     try:
-        checkpoint = out_dir.with_name(out_dir.name + ".checkpoint.npz")
         raw, wall_s = _simulate(experiment, params, checkpoint)
         result = check_result(raw, experiment.name)
-    except ConfigError as exc:  # an experiment may reject parameter combinations at build time
+    except Exception as exc:
+        message, code, deterministic = _run_failure(exc, origin, experiment)
+        if deterministic:  # rerunning would fail the same way: nothing to resume
+            _remove_checkpoints(checkpoint)
+        if debug:
+            raise
+        _fail(message, code)
+    try:
+        write_run(out_dir, experiment.name, params, result)
+    except ConfigError as exc:  # something of the user's appeared in the folder meanwhile
         _fail(str(exc), CONFIG_ERROR_EXIT)
-    except InvalidResultError as exc:
-        _fail(str(exc), 1)
-    except CheckpointError as exc:
-        _fail(str(exc), 1)
-    write_run(out_dir, experiment.name, params, result)
-    checkpoint.unlink(missing_ok=True)
+    except Exception as exc:  # a figure or the disk failed; the checkpoint is kept, a rerun resumes
+        if debug:
+            raise
+        _fail(f"{out_dir}: cannot write the run ({_one_line(exc)}){_DEBUG_HINT}", 1)
+    _remove_checkpoints(checkpoint)
     _summary(experiment.name, result, wall_s, out_dir)
+
+
+_DEBUG_HINT = "; SYNAPTICA_DEBUG=1 or --debug shows the traceback"
+
+
+def _debugging() -> bool:
+    return os.environ.get("SYNAPTICA_DEBUG", "").strip() not in ("", "0")
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (messages of numpy/torch errors span several)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_seed_option(experiment: Experiment, seed: str) -> None:
+    """Refuse ``--seed`` for an experiment without a seed, or a value its seed Field refuses."""
+    field = experiment.schema.get("seed")
+    if field is None:
+        raise ConfigError(f"--seed: experiment '{experiment.name}' has no 'seed' parameter")
+    try:
+        field.coerce(parse_value(seed, key="seed"))
+    except InvalidValue as exc:
+        raise ConfigError(f"--seed: key 'seed': {exc}") from None
+
+
+def _run_failure(exc: Exception, origin: str, experiment: Experiment) -> tuple[str, int, bool]:
+    """``(message, exit code, deterministic)`` for an exception raised by a run.
+
+    ConfigError and ValueError are parameters an experiment or a library constructor
+    refused (exit 2; the keys the message names are put in front); FloatingPointError
+    (NonFiniteError) a run whose results would mean nothing (exit 1). Both would fail the
+    same way again. Anything else (memory, a bug) exits 1 and keeps the checkpoint.
+    """
+    text = " ".join(str(exc).split())
+    if isinstance(exc, (InvalidResultError, CheckpointError)):
+        return text, 1, False
+    if isinstance(exc, (ConfigError, ValueError)):
+        if text.startswith(origin) or text.startswith("--"):
+            return str(exc), CONFIG_ERROR_EXIT, True
+        keys = [] if re.match(r"keys? '", text) else mentioned_keys(text, experiment.schema)
+        label = ("key " if len(keys) == 1 else "keys ") + ", ".join(f"'{k}'" for k in keys) + ": " if keys else ""
+        return f"{origin}: {label}{text}", CONFIG_ERROR_EXIT, True
+    if isinstance(exc, FloatingPointError):
+        return f"{origin}: run stopped, its results would mean nothing: {text}", 1, True
+    if isinstance(exc, MemoryError):
+        return f"{origin}: out of memory while running '{experiment.name}' ({_one_line(exc)})", 1, False
+    return f"{origin}: run of '{experiment.name}' failed: {_one_line(exc)}{_DEBUG_HINT}", 1, False
+
+
+def _remove_checkpoints(checkpoint: Path) -> None:
+    """Remove a run's checkpoint and its per-phase files (``<checkpoint>.<phase>.npz``)."""
+    checkpoint.unlink(missing_ok=True)
+    for path in checkpoint.parent.glob(checkpoint.name + ".*.npz"):
+        path.unlink(missing_ok=True)
 
 
 @main.command()

@@ -15,29 +15,42 @@ and by the CLI::
 
 See :mod:`synaptica.config.loader` for the file layout.
 """
+from .budget import check_memory, check_work, first_problem, format_bytes, memory_limit_bytes
 from .loader import (
     EXPERIMENT_KEY,
+    MAX_FILE_BYTES,
     SET_ORIGIN,
     Check,
+    check_regular_file,
     experiment_of,
     load_config,
+    mentioned_keys,
     parse_overrides,
     parse_value,
     read_toml,
     resolve,
 )
-from .schema import ConfigError, Field, InvalidValue, format_value, toml_type_name
+from .schema import MAX_SEED, ConfigError, Field, InvalidValue, format_value, toml_type_name
 
 __all__ = [
     "EXPERIMENT_KEY",
+    "MAX_FILE_BYTES",
+    "MAX_SEED",
     "SET_ORIGIN",
     "Check",
     "ConfigError",
     "Field",
     "InvalidValue",
+    "check_memory",
+    "check_regular_file",
+    "check_work",
     "experiment_of",
+    "first_problem",
+    "format_bytes",
+    "memory_limit_bytes",
     "format_value",
     "load_config",
+    "mentioned_keys",
     "parse_overrides",
     "parse_value",
     "read_toml",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -31,8 +32,11 @@ __all__ = [
     "EXPERIMENT_KEY",
     "SET_ORIGIN",
     "Check",
+    "MAX_FILE_BYTES",
+    "check_regular_file",
     "experiment_of",
     "load_config",
+    "mentioned_keys",
     "parse_overrides",
     "parse_value",
     "read_toml",
@@ -44,32 +48,73 @@ SET_ORIGIN = "--set"
 Check = Callable[[dict], "str | None"]
 
 
+MAX_FILE_BYTES = 2**20  # a parameter file is a few hundred bytes; anything over 1 MiB is not one
+
+
+def check_regular_file(path: Path, *, origin: str, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Raise ConfigError unless ``path`` is a regular file of at most ``max_bytes``.
+
+    Uses ``os.stat`` (following symlinks) before anything opens the file: opening a FIFO
+    blocks until a writer appears, and a device such as /dev/zero never ends.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: no such file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise ConfigError(f"{origin}: cannot read file: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{origin}: is a directory, expected a .toml file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise ConfigError(f"{origin}: is {kind}, expected a regular .toml file")
+    if info.st_size > max_bytes:
+        raise ConfigError(f"{origin}: {info.st_size} bytes is too large for a configuration file "
+                          f"(at most {max_bytes} bytes)")
+
+
+def _loads(text: str, origin: str) -> dict[str, Any]:
+    """``tomllib.loads`` with every failure as ConfigError (nesting deeper than Python's
+    recursion limit included)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: {_describe_decode_error(exc, text)}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: invalid TOML: arrays or tables nested too deeply") from None
+
+
 def read_toml(source: str | os.PathLike | Mapping[str, Any], *, origin: str) -> dict[str, Any]:
     """Parse a TOML source into a dict.
 
     source: a path (``pathlib.Path`` or other ``os.PathLike``) to read, a ``str`` holding
             the TOML document itself, or an already parsed mapping (copied).
     origin: how to name the source in error messages, e.g. ``"cuba.toml"``.
-    Raises ConfigError for unreadable files and malformed TOML (with line and column).
+    Raises ConfigError for missing, unreadable, non-regular (FIFO, device, directory) and
+    oversized (> 1 MiB) files and for malformed or too deeply nested TOML (with line and column).
     """
     if isinstance(source, Mapping):
         return dict(source)
     if isinstance(source, os.PathLike):
         path = Path(source)
+        check_regular_file(path, origin=origin)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{origin}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since the stat
         except OSError as exc:
             raise ConfigError(f"{origin}: cannot read file: {exc.strerror or exc}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(f"{origin}: too large for a configuration file (at most {MAX_FILE_BYTES} bytes)")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{origin}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     elif isinstance(source, str):
         text = source
     else:
         raise TypeError(f"TOML source must be a path, a str or a mapping, not {type(source).__name__}")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin}: {_describe_decode_error(exc, text)}") from None
+    return _loads(text, origin)
 
 
 def _describe_decode_error(exc: Exception, text: str) -> str:
@@ -91,13 +136,20 @@ def _describe_decode_error(exc: Exception, text: str) -> str:
     return f"{where}: {snippet}" if snippet else where
 
 
-def parse_value(raw: str) -> Any:
-    """Read an override value as a TOML value, falling back to the bare (stripped) string."""
+def parse_value(raw: str, *, key: str = "") -> Any:
+    """Read an override value as a TOML value, falling back to the bare (stripped) string.
+
+    Raises ConfigError (naming ``key``) for arrays or tables nested deeper than Python's
+    recursion limit, which the TOML parser cannot read.
+    """
     text = raw.strip()
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        where = f"key '{key}': " if key else ""
+        raise ConfigError(f"{SET_ORIGIN}: {where}value nested too deeply to read") from None
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -110,7 +162,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
             raise ConfigError(f"{SET_ORIGIN}: expected KEY=VALUE with a parameter name before '=', got {item!r}")
         if not sep:
             raise ConfigError(f"{SET_ORIGIN}: key '{key}': expected KEY=VALUE, got {item!r} (no '=')")
-        result[key] = parse_value(raw)
+        result[key] = parse_value(raw, key=key)
     return result
 
 
@@ -139,7 +191,8 @@ def _unknown_key(origin: str, key: str, value: Any, schema: Mapping[str, Field],
     return message + f"; known parameters: {known}"
 
 
-def _mentioned_keys(message: str, schema: Mapping[str, Field]) -> list[str]:
+def mentioned_keys(message: str, schema: Mapping[str, Any]) -> list[str]:
+    """The schema keys a message names as whole words, in schema order."""
     return [k for k in schema if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w])", message)]
 
 
@@ -182,7 +235,7 @@ def resolve(
         message = check(dict(values))
         if not message:
             continue
-        keys = _mentioned_keys(message, schema)
+        keys = mentioned_keys(message, schema)
         origins = [primary] + sorted({source_of[k] for k in keys if k in source_of} - {primary})
         label = ""
         if keys and not re.match(r"keys? '", message):  # the check may name its key itself

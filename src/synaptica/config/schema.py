@@ -6,7 +6,8 @@ text and constraints, and turns a raw TOML value into a checked Python value wit
 ``list[...]`` of one of those (e.g. ``list[float]``).
 
 Type rules: an integer is accepted where a float is expected (and converted to float);
-a boolean is never accepted as a number; NaN is rejected for floats.
+a boolean is never accepted as a number; NaN and +-inf are rejected for floats (no
+parameter of a run means anything at infinity; a bound is written as a finite maximum).
 """
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence, get_args, get_origin
 
-__all__ = ["ConfigError", "Field", "InvalidValue", "format_value", "toml_type_name"]
+__all__ = ["MAX_SEED", "ConfigError", "Field", "InvalidValue", "format_value", "toml_type_name"]
+
+# Largest seed of a built-in experiment: the seeds numpy's legacy API and most tools accept
+# (torch's manual_seed overflows above 2**63 - 1, which a larger bound would let through).
+MAX_SEED = 2**32 - 1
 
 _SCALAR_TYPES = (bool, int, float, str)
 _TYPE_PHRASES = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
@@ -100,8 +105,8 @@ def _coerce_scalar(type_: type, value: Any) -> Any:
             result = float(value)
         except OverflowError:
             raise InvalidValue(f"number too large, got {format_value(value)}") from None
-        if math.isnan(result):
-            raise InvalidValue("expected a number, got nan")
+        if not math.isfinite(result):
+            raise InvalidValue(f"expected a finite number, got {format_value(value)}")
         return result
     if type_ is str and isinstance(value, str):
         return value
@@ -119,6 +124,7 @@ class Field:
     exclusive_minimum: make ``minimum`` strict (``> minimum``), e.g. for time constants.
     choices:           allowed values (applied to each element of a list).
     exclusive_maximum: make ``maximum`` strict (``< maximum``).
+    max_length:        most elements a list may hold (list fields only).
 
     The default is validated when the field is created, so a broken schema fails at
     import time rather than when a user runs it.
@@ -132,11 +138,18 @@ class Field:
     exclusive_minimum: bool = False
     choices: Sequence[Any] | None = None
     exclusive_maximum: bool = False
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
-        element, _ = _element_type(self.type)
+        element, is_list = _element_type(self.type)
         if (self.minimum is not None or self.maximum is not None) and element not in (int, float):
             raise TypeError(f"minimum/maximum need a numeric Field type, not {self.type_name}")
+        for bound in (self.minimum, self.maximum):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                      or not math.isfinite(bound)):
+                raise ValueError(f"Field bounds must be finite numbers, got {bound!r}")
+        if self.max_length is not None and (not is_list or self.max_length < 0):
+            raise TypeError(f"max_length needs a list Field type and a length >= 0, not {self.type_name}")
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
         try:
@@ -172,6 +185,8 @@ class Field:
             raise InvalidValue(
                 f"expected an array of {element.__name__}, got {toml_type_name(value)} {format_value(value)}"
             )
+        if self.max_length is not None and len(value) > self.max_length:
+            raise InvalidValue(f"at most {self.max_length} elements, got {len(value)}")
         result = []
         for index, item in enumerate(value):
             try:

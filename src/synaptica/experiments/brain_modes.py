@@ -50,34 +50,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synaptica.config import ConfigError, Field
+from synaptica.config import MAX_SEED, ConfigError, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 METHODS = ("base", "mode", "lora", "finetune")
 
 SCHEMA = {
     "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
-    "n_train": Field(int, 0, "training images (0: 1200 digits, 8000 MNIST)", minimum=0),
-    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0),
+    "n_train": Field(int, 0, "training images (0: 1200 digits, 8000 MNIST)", minimum=0, maximum=10**7),
+    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0, maximum=10**7),
     "angle_deg": Field(float, 45.0, "rotation of the second mode (degrees)", minimum=-180.0, maximum=180.0),
-    "hidden": Field(list[int], [64, 64], "hidden layer sizes (ReLU units)", minimum=1),
-    "epochs_base": Field(int, 20, "pretraining epochs on the upright/rotated mixture", minimum=1),
-    "epochs_adapt": Field(int, 40, "adaptation epochs on rotated images (mode, LoRA, fine-tuning)", minimum=1),
-    "batch_size": Field(int, 128, "minibatch size", minimum=1),
-    "lr_base": Field(float, 3e-3, "Adam learning rate, pretraining", minimum=0.0, exclusive_minimum=True),
-    "lr_mode": Field(float, 3e-2, "Adam learning rate, thresholds and gains", minimum=0.0, exclusive_minimum=True),
-    "lr_lora": Field(float, 1e-2, "Adam learning rate, LoRA adapters", minimum=0.0, exclusive_minimum=True),
-    "lr_finetune": Field(float, 1e-3, "Adam learning rate, full fine-tuning", minimum=0.0, exclusive_minimum=True),
+    "hidden": Field(list[int], [64, 64], "hidden layer sizes (ReLU units)", minimum=1, maximum=10**5, max_length=64),
+    "epochs_base": Field(int, 20, "pretraining epochs on the upright/rotated mixture", minimum=1, maximum=10**4),
+    "epochs_adapt": Field(int, 40, "adaptation epochs on rotated images (mode, LoRA, fine-tuning)", minimum=1,
+                          maximum=10**4),
+    "batch_size": Field(int, 128, "minibatch size", minimum=1, maximum=10**6),
+    # Adam moves each parameter by about lr per step: beyond 10 no training can mean anything
+    "lr_base": Field(float, 3e-3, "Adam learning rate, pretraining", minimum=0.0, maximum=10.0, exclusive_minimum=True),
+    "lr_mode": Field(float, 3e-2, "Adam learning rate, thresholds and gains", minimum=0.0, maximum=10.0,
+                     exclusive_minimum=True),
+    "lr_lora": Field(float, 1e-2, "Adam learning rate, LoRA adapters", minimum=0.0, maximum=10.0,
+                     exclusive_minimum=True),
+    "lr_finetune": Field(float, 1e-3, "Adam learning rate, full fine-tuning", minimum=0.0, maximum=10.0,
+                         exclusive_minimum=True),
     "lora_rank": Field(int, 0, "LoRA rank on every layer (0: largest with no more parameters than the mode)",
-                       minimum=0),
+                       minimum=0, maximum=10**5),
     "temperature": Field(float, 0.5, "initial sigmoid-gate temperature (pre-activation units)",
-                         minimum=0.0, exclusive_minimum=True),
+                         minimum=0.0, maximum=1000.0, exclusive_minimum=True),
     "temperature_end": Field(float, 0.05, "final gate temperature (geometric annealing)",
-                             minimum=0.0, exclusive_minimum=True),
+                             minimum=0.0, maximum=1000.0, exclusive_minimum=True),
     "gate_cost": Field(float, 0.5, "penalty per unit of mean gate value while learning the mode (sparsity)",
-                       minimum=0.0),
-    "n_seeds": Field(int, 3, "independent repetitions (data split, initialisation, order)", minimum=1),
-    "seed": Field(int, 1, "first seed", minimum=0),
+                       minimum=0.0, maximum=1000.0),
+    "n_seeds": Field(int, 3, "independent repetitions (data split, initialisation, order)", minimum=1, maximum=1000),
+    "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
 
 DEFAULT_SPLIT = {"digits": (1200, 0), "mnist": (8000, 2000)}
@@ -92,6 +97,32 @@ def _check_rank(p: dict) -> str | None:
         return (f"key 'lora_rank': at most the smallest layer width ({min(p['hidden'] + [10])}, "
                 f"counting the 10 outputs), got {p['lora_rank']}")
     return None
+
+
+# multiply-adds per weight and sample (forward, two backward), and float32 copies of each
+# weight held while training (value, gradient, two Adam moments): the terms of the estimates
+PASSES = 3
+COPIES_PER_WEIGHT = 4
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse MLPs whose weights exceed the memory limit and studies whose multiply-adds
+    (seeds x epochs x images x weights) exceed the work limit; MNIST sizes for a folder."""
+    if not p["hidden"]:
+        return None
+    n_in, n_train = (64, DEFAULT_SPLIT["digits"][0]) if p["data"] == "digits" else (784, DEFAULT_SPLIT["mnist"][0])
+    widths = [n_in, *p["hidden"], 10]
+    weights = float(sum(a * b for a, b in zip(widths, widths[1:])))
+    batch = min(p["batch_size"], p["n_train"] or n_train)
+    activations = float(batch) * sum(widths) * 4 * 4
+    epochs = p["epochs_base"] + 3 * p["epochs_adapt"]  # pretraining, then mode, LoRA, fine-tuning
+    samples = p["n_seeds"] * epochs * (p["n_train"] or n_train)
+    return first_problem(
+        check_memory("hidden", f"hidden = {p['hidden']} ({weights:.3g} weights)",
+                     weights * 4 * COPIES_PER_WEIGHT + activations),
+        check_work("epochs_adapt", f"n_seeds x (epochs_base + 3 epochs_adapt) x {p['n_train'] or n_train} images "
+                   f"x {weights:.3g} weights", samples * weights * PASSES),
+    )
 
 
 def _check_temperatures(p: dict) -> str | None:
@@ -192,7 +223,10 @@ def fit(parameters, loss_of, x, y, epochs: int, lr: float, batch_size: int, gene
         on_epoch=None) -> None:
     """Adam on ``loss_of(x_batch, y_batch) -> scalar loss`` over shuffled minibatches.
 
-    A non-finite loss stops training with FloatingPointError naming ``phase``, epoch and step."""
+    A non-finite loss or parameter stops training with NonFiniteError (a FloatingPointError)
+    naming ``phase``, epoch and step."""
+    from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
+
     parameters = [q for q in parameters if q.requires_grad]
     optimiser = torch.optim.Adam(parameters, lr=lr)
     n = x.shape[0]
@@ -203,12 +237,11 @@ def fit(parameters, loss_of, x, y, epochs: int, lr: float, batch_size: int, gene
         for step, start in enumerate(range(0, n, batch_size)):
             idx = order[start:start + batch_size]
             loss = loss_of(x[idx], y[idx])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"brain-modes: {phase} loss is not finite at epoch {epoch}, step {step} "
-                                         f"(lower the learning rate)")
+            require_finite_loss(loss, experiment="brain-modes", phase=phase, epoch=epoch, step=step)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+        require_finite_parameters(parameters, experiment="brain-modes", phase=phase, epoch=epoch)
 
 
 def cross_entropy(model: MLP, x: torch.Tensor, y: torch.Tensor, modes=None, gate_cost: float = 0.0) -> torch.Tensor:
@@ -400,5 +433,5 @@ EXPERIMENT = Experiment(
     summary="frozen MLP switched to rotated digits by per-neuron thresholds and gains vs LoRA and fine-tuning",
     schema=SCHEMA,
     run=run_brain_modes,
-    checks=(_check_hidden, _check_rank, _check_temperatures),
+    checks=(_check_hidden, _check_rank, _check_temperatures, _check_budget),
 )

@@ -21,22 +21,41 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import roc_auc_score
 
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
-    "n_units": Field(int, 50, "number of neurons", minimum=2),
-    "duration_s": Field(float, 60.0, "simulated time (s)", minimum=0.0, exclusive_minimum=True),
-    "bin_size": Field(float, 0.001, "simulation and GLM bin (s)", minimum=0.0, exclusive_minimum=True),
+    "n_units": Field(int, 50, "number of neurons", minimum=2, maximum=10**4),
+    "duration_s": Field(float, 60.0, "simulated time (s)", minimum=0.0, maximum=1e6, exclusive_minimum=True),
+    "bin_size": Field(float, 0.001, "simulation and GLM bin (s)", minimum=1e-6, maximum=10.0),
     "density": Field(float, 0.1, "fraction of ordered pairs connected in each state", minimum=0.0, maximum=1.0),
-    "coupling_scale": Field(float, 1.0, "coupling strength, log-rate increment at the filter peak", minimum=0.0),
-    "baseline_hz": Field(float, 10.0, "mean baseline rate (Hz)", minimum=0.0, exclusive_minimum=True),
-    "n_states": Field(int, 2, "hidden states", minimum=1),
+    "coupling_scale": Field(float, 1.0, "coupling strength, log-rate increment at the filter peak", minimum=0.0,
+                            maximum=100.0),
+    "baseline_hz": Field(float, 10.0, "mean baseline rate (Hz)", minimum=0.0, maximum=1e4, exclusive_minimum=True),
+    "n_states": Field(int, 2, "hidden states", minimum=1, maximum=100),
     "state_specific": Field(float, 0.5, "fraction of each state's edges it does not share", minimum=0.0, maximum=1.0),
-    "mean_dwell_s": Field(float, 5.0, "mean time spent in a state (s)", minimum=0.0, exclusive_minimum=True),
-    "state_bin": Field(float, 0.005, "HMM-GLM bin (s)", minimum=0.0, exclusive_minimum=True),
-    "seed": Field(int, 1, "random seed", minimum=0),
+    "mean_dwell_s": Field(float, 5.0, "mean time spent in a state (s)", minimum=0.0, maximum=1e6,
+                          exclusive_minimum=True),
+    "state_bin": Field(float, 0.005, "HMM-GLM bin (s)", minimum=1e-6, maximum=100.0),
+    "seed": Field(int, 1, "random seed", minimum=0, maximum=MAX_SEED),
 }
+
+# Rough multiple of the binned counts (bins x units, float64) the simulation and the
+# analysis hold at once: counts, filtered copies for the coupling basis, GLM work arrays.
+COPIES_OF_COUNTS = 16
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse records whose binned counts (and the analysis' copies) exceed the memory
+    limit, and simulations (bins x units x units couplings) over the work limit."""
+    n_bins = p["duration_s"] / p["bin_size"]
+    n = p["n_units"]
+    return first_problem(
+        check_memory("bin_size", f"duration_s / bin_size = {n_bins:.3g} bins x n_units = {n}",
+                     n_bins * n * 8 * COPIES_OF_COUNTS),
+        check_work("bin_size", f"duration_s / bin_size = {n_bins:.3g} bins x n_units^2 = {n * n} couplings "
+                   f"x n_states = {p['n_states']}", n_bins * n * n * p["n_states"]),
+    )
 
 
 def _check_bins(p: dict) -> str | None:
@@ -147,5 +166,5 @@ EXPERIMENT = Experiment(
     summary="50 coupled neurons switching hidden states: recover connectivity (GLM) and states (HMM-GLM)",
     schema=SCHEMA,
     run=run_brain_states,
-    checks=(_check_bins,),
+    checks=(_check_bins, _check_budget),
 )

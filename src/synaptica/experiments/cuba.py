@@ -19,28 +19,51 @@ import numpy as np
 import torch
 
 from synaptica.analysis.stats import firing_rates, isi_cv
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
-    "n": Field(int, 4000, "number of neurons", minimum=10),
-    "duration_ms": Field(float, 1000.0, "simulated time (ms)", minimum=0.0, exclusive_minimum=True),
-    "dt_ms": Field(float, 0.1, "time step (ms)", minimum=0.0, exclusive_minimum=True),
+    "n": Field(int, 4000, "number of neurons", minimum=10, maximum=10**7),
+    "duration_ms": Field(float, 1000.0, "simulated time (ms)", minimum=0.0, maximum=1e8, exclusive_minimum=True),
+    "dt_ms": Field(float, 0.1, "time step (ms)", minimum=1e-6, maximum=100.0),
     "exc_fraction": Field(float, 0.8, "fraction of excitatory neurons", minimum=0.0, maximum=1.0),
     "p_connect": Field(float, 0.02, "connection probability of each ordered pair", minimum=0.0, maximum=1.0),
-    "tau_m": Field(float, 20.0, "membrane time constant (ms)", minimum=0.0, exclusive_minimum=True),
-    "tau_exc": Field(float, 5.0, "excitatory synaptic time constant (ms)", minimum=0.0, exclusive_minimum=True),
-    "tau_inh": Field(float, 10.0, "inhibitory synaptic time constant (ms)", minimum=0.0, exclusive_minimum=True),
-    "v_rest": Field(float, -49.0, "leak reversal potential (mV)"),
-    "v_th": Field(float, -50.0, "threshold (mV)"),
-    "v_reset": Field(float, -60.0, "reset potential (mV)"),
-    "t_ref": Field(float, 5.0, "refractory period (ms)", minimum=0.0),
-    "w_exc": Field(float, 1.62, "excitatory weight as a voltage (mV)", minimum=0.0),
-    "w_inh": Field(float, -9.0, "inhibitory weight as a voltage (mV)", maximum=0.0),
-    "delay_ms": Field(float, 0.1, "synaptic delay (ms), at least dt", minimum=0.0, exclusive_minimum=True),
-    "seed": Field(int, 1, "random seed (connectivity, initial potentials)", minimum=0),
+    "tau_m": Field(float, 20.0, "membrane time constant (ms)", minimum=0.0, maximum=1e6, exclusive_minimum=True),
+    "tau_exc": Field(float, 5.0, "excitatory synaptic time constant (ms)", minimum=0.0, maximum=1e6,
+                     exclusive_minimum=True),
+    "tau_inh": Field(float, 10.0, "inhibitory synaptic time constant (ms)", minimum=0.0, maximum=1e6,
+                     exclusive_minimum=True),
+    "v_rest": Field(float, -49.0, "leak reversal potential (mV)", minimum=-1000.0, maximum=1000.0),
+    "v_th": Field(float, -50.0, "threshold (mV)", minimum=-1000.0, maximum=1000.0),
+    "v_reset": Field(float, -60.0, "reset potential (mV)", minimum=-1000.0, maximum=1000.0),
+    "t_ref": Field(float, 5.0, "refractory period (ms)", minimum=0.0, maximum=1e6),
+    "w_exc": Field(float, 1.62, "excitatory weight as a voltage (mV)", minimum=0.0, maximum=1000.0),
+    "w_inh": Field(float, -9.0, "inhibitory weight as a voltage (mV)", minimum=-1000.0, maximum=0.0),
+    "delay_ms": Field(float, 0.1, "synaptic delay (ms), at least dt", minimum=0.0, maximum=1e4, exclusive_minimum=True),
+    "seed": Field(int, 1, "random seed (connectivity, initial potentials)", minimum=0, maximum=MAX_SEED),
     "dtype": Field(str, "float32", "floating point precision of the state", choices=("float32", "float64")),
 }
+
+# Peak memory per synapse of a large CUBA network (19.6 B at N = 64000, BENCHMARKS.md,
+# bench/cuba.py), rounded up: what the synapse count of a configuration costs.
+BYTES_PER_SYNAPSE = 20
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse networks whose synapses or delay buffers exceed the memory limit, and runs
+    whose neuron updates exceed the work limit (synaptica.config.budget)."""
+    n, itemsize = p["n"], 8 if p["dtype"] == "float64" else 4
+    synapses = float(n) * n * p["p_connect"]
+    delay_steps = p["delay_ms"] / p["dt_ms"] + 1
+    steps = p["duration_ms"] / p["dt_ms"]
+    return first_problem(
+        check_memory("n", f"n = {n} neurons with p_connect = {p['p_connect']:g} ({synapses:.3g} synapses)",
+                     synapses * BYTES_PER_SYNAPSE),
+        # one ring buffer slot per delay step, per neuron and target (i_exc, i_inh)
+        check_memory("delay_ms", f"delay_ms / dt_ms = {delay_steps:.3g} delay steps for n = {n} neurons",
+                     delay_steps * n * 2 * itemsize),
+        check_work("duration_ms", f"duration_ms / dt_ms = {steps:.3g} steps of n = {n} neurons", steps * n),
+    )
 
 
 def _check_delay(p: dict) -> str | None:
@@ -111,5 +134,5 @@ CUBA = Experiment(
     summary="Vogels & Abbott (2005) CUBA network: 4000 LIF neurons, 2 % random connectivity",
     schema=SCHEMA,
     run=run_cuba,
-    checks=(_check_delay, _check_reset, _check_duration),
+    checks=(_check_delay, _check_reset, _check_duration, _check_budget),
 )

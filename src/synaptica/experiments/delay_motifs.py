@@ -50,45 +50,72 @@ from pathlib import Path
 
 import numpy as np
 
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
-    "n_inputs": Field(int, 30, "input spike trains", minimum=2),
-    "n_steps": Field(int, 60, "steps per trial", minimum=2),
-    "step_ms": Field(float, 1.0, "duration of a step (ms), for rates and the raster", minimum=0.0,
-                     exclusive_minimum=True),
-    "background_hz": Field(float, 10.0, "Poisson background rate of every input (Hz)", minimum=0.0),
-    "n_motifs": Field(int, 2, "motifs; each also appears time-reversed, as its own class", minimum=1),
-    "motif_size": Field(int, 6, "inputs in a motif", minimum=2),
-    "max_latency": Field(int, 15, "latency span of a motif (steps)", minimum=1),
-    "jitter": Field(int, 0, "uniform jitter of each motif spike (+- steps)", minimum=0),
+    "n_inputs": Field(int, 30, "input spike trains", minimum=2, maximum=10**5),
+    "n_steps": Field(int, 60, "steps per trial", minimum=2, maximum=10**6),
+    "step_ms": Field(float, 1.0, "duration of a step (ms), for rates and the raster", minimum=1e-6, maximum=1000.0),
+    "background_hz": Field(float, 10.0, "Poisson background rate of every input (Hz)", minimum=0.0, maximum=1e4),
+    "n_motifs": Field(int, 2, "motifs; each also appears time-reversed, as its own class", minimum=1, maximum=1000),
+    "motif_size": Field(int, 6, "inputs in a motif", minimum=2, maximum=10**5),
+    "max_latency": Field(int, 15, "latency span of a motif (steps)", minimum=1, maximum=10**5),
+    "jitter": Field(int, 0, "uniform jitter of each motif spike (+- steps)", minimum=0, maximum=10**5),
     "distractors": Field(float, 0.5, "fraction of 'none' trials holding a motif's inputs in a shuffled order",
                          minimum=0.0, maximum=1.0),
-    "max_delay": Field(int, 20, "delay taps K (delays 0..K-1 steps)", minimum=2),
+    "max_delay": Field(int, 20, "delay taps K (delays 0..K-1 steps)", minimum=2, maximum=10**5),
     "kernel": Field(str, "gaussian", "delay kernel", choices=("gaussian", "triangle")),
     "normalise": Field(str, "peak", "kernel normalisation: 'peak' (height 1) or 'sum' (DCLS)",
                        choices=("peak", "sum")),
-    "sigma_end": Field(float, 0.3, "final kernel width (steps)", minimum=0.0, exclusive_minimum=True),
+    "sigma_end": Field(float, 0.3, "final kernel width (steps)", minimum=0.0, maximum=1e5, exclusive_minimum=True),
     "anneal_fraction": Field(float, 0.75, "fraction of training over which sigma shrinks to sigma_end",
                              minimum=0.0, maximum=1.0),
     "final_phase": Field(str, "straight_through", "kernels after the annealing: 'soft' (sigma_end) or "
                          "'straight_through' (rounded delays forward, soft gradient)",
                          choices=("soft", "straight_through")),
-    "tau_m_steps": Field(float, 2.0, "detector membrane time constant (steps)", minimum=0.0,
+    "tau_m_steps": Field(float, 2.0, "detector membrane time constant (steps)", minimum=0.0, maximum=1e6,
                          exclusive_minimum=True),
-    "fired_logit": Field(float, 2.0, "logit of a detector that fired", minimum=0.0, exclusive_minimum=True),
-    "n_train": Field(int, 1000, "training trials", minimum=1),
-    "n_test": Field(int, 500, "test trials", minimum=1),
-    "epochs": Field(int, 30, "passes through the training trials", minimum=1),
-    "batch_size": Field(int, 50, "trials per optimiser step", minimum=1),
-    "lr": Field(float, 0.01, "Adam learning rate of the weights", minimum=0.0, exclusive_minimum=True),
-    "lr_delays": Field(float, 0.2, "Adam learning rate of the delays (steps)", minimum=0.0),
+    # softmax saturates long before: a larger logit only invites overflow
+    "fired_logit": Field(float, 2.0, "logit of a detector that fired", minimum=0.0, maximum=100.0,
+                         exclusive_minimum=True),
+    "n_train": Field(int, 1000, "training trials", minimum=1, maximum=10**7),
+    "n_test": Field(int, 500, "test trials", minimum=1, maximum=10**7),
+    "epochs": Field(int, 30, "passes through the training trials", minimum=1, maximum=10**4),
+    "batch_size": Field(int, 50, "trials per optimiser step", minimum=1, maximum=10**6),
+    # Adam moves each parameter by about lr per step: beyond these no training can mean anything
+    "lr": Field(float, 0.01, "Adam learning rate of the weights", minimum=0.0, maximum=10.0, exclusive_minimum=True),
+    "lr_delays": Field(float, 0.2, "Adam learning rate of the delays (steps)", minimum=0.0, maximum=1000.0),
     "strong_fraction": Field(float, 0.5, "weight (fraction of a detector's largest) of a 'strong' synapse",
                              minimum=0.0, maximum=1.0),
-    "n_seeds": Field(int, 3, "independent repetitions (motifs, data, initialisation)", minimum=1),
-    "seed": Field(int, 1, "first seed", minimum=0),
+    "n_seeds": Field(int, 3, "independent repetitions (motifs, data, initialisation)", minimum=1, maximum=1000),
+    "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
+
+# bytes per trial, step and input of the generated trials (float64 uniforms drawn, float32
+# spikes kept); float32 values per detector, step and trial kept for the backward pass;
+# multiply-adds per weight tap and trial step (forward, two backward; two models)
+TRIAL_BYTES = 12
+SAVED_PER_DETECTOR_STEP = 6
+PASSES = 3 * 2
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse trial sets or batches over the memory limit and trainings (seeds x epochs x
+    trials x steps x inputs x detectors x taps) over the work limit."""
+    steps, n_inputs, detectors = p["n_steps"], p["n_inputs"], 2 * p["n_motifs"]
+    trials = max(p["n_train"], p["n_test"])
+    batch = min(p["batch_size"], p["n_train"])
+    data_bytes = float(steps) * trials * n_inputs * TRIAL_BYTES
+    batch_bytes = float(batch) * (steps + p["max_delay"]) * (n_inputs + detectors * SAVED_PER_DETECTOR_STEP) * 4
+    taps = float(n_inputs) * detectors * p["max_delay"]
+    updates = p["n_seeds"] * p["epochs"] * float(p["n_train"]) * steps * taps * PASSES
+    return first_problem(
+        check_memory("n_steps", f"n_steps = {steps} x {trials} trials x n_inputs = {n_inputs} inputs",
+                     data_bytes + batch_bytes + taps * 4 * 4),
+        check_work("epochs", f"n_seeds x epochs x n_train = {p['n_train']} trials x n_steps = {steps} "
+                   f"x {taps:.3g} weight taps", updates),
+    )
 
 
 def _check_sizes(p: dict) -> str | None:
@@ -206,8 +233,10 @@ def train(model: Detector, x, labels, p: dict, generator, tick) -> None:
     import torch
     import torch.nn.functional as F
 
+    from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
     from synaptica.training.delays import annealed_sigma
 
+    phase = "learned-delay training" if model.learn_delays else "no-delay training"
     groups = [{"params": [model.layer.weight, model.none_logit], "lr": p["lr"]}]
     if model.learn_delays:
         groups.append({"params": [model.layer.delay], "lr": p["lr_delays"]})
@@ -229,6 +258,7 @@ def train(model: Detector, x, labels, p: dict, generator, tick) -> None:
                     model.layer.set_mode(p["final_phase"])
             index = order[i * batch:(i + 1) * batch]
             loss = F.cross_entropy(model.logits(x[:, index])[0], labels[index])
+            require_finite_loss(loss, experiment="delay-motifs", phase=phase, epoch=epoch, step=i)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -236,6 +266,8 @@ def train(model: Detector, x, labels, p: dict, generator, tick) -> None:
             if model.learn_delays:
                 model.layer.clamp_delays_()
             tick()
+        require_finite_parameters([g for group in groups for g in group["params"]], experiment="delay-motifs",
+                                  phase=phase, epoch=epoch)
 
 
 def strong_synapses(weight: np.ndarray, fraction: float) -> np.ndarray:
@@ -439,5 +471,5 @@ EXPERIMENT = Experiment(
     summary="learn synaptic delays (DCLS) to detect planted spike motifs and their time-reversed twins",
     schema=SCHEMA,
     run=run_delay_motifs,
-    checks=(_check_sizes,),
+    checks=(_check_sizes, _check_budget),
 )

@@ -76,49 +76,70 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.engine.checkpoints import Fields, check_settings, encode_settings, read_checkpoint, run_settings
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 CHUNK_MS = 1000.0
 
 SCHEMA = {
-    "n_exc": Field(int, 160, "number of excitatory neurons", minimum=2),
-    "n_inh": Field(int, 40, "number of inhibitory neurons", minimum=1),
-    "synapses_per_neuron": Field(int, 20, "outgoing synapses of every neuron", minimum=1),
-    "duration_s": Field(int, 7200, "simulated time (s), run in chunks of 1 s", minimum=1),
-    "dt_ms": Field(float, 1.0, "time step (ms); 1000 ms must be a whole number of steps",
-                   minimum=0.0, exclusive_minimum=True),
+    "n_exc": Field(int, 160, "number of excitatory neurons", minimum=2, maximum=10**6),
+    "n_inh": Field(int, 40, "number of inhibitory neurons", minimum=1, maximum=10**6),
+    "synapses_per_neuron": Field(int, 20, "outgoing synapses of every neuron", minimum=1, maximum=10**5),
+    "duration_s": Field(int, 7200, "simulated time (s), run in chunks of 1 s", minimum=1, maximum=10**7),
+    "dt_ms": Field(float, 1.0, "time step (ms); 1000 ms must be a whole number of steps", minimum=1e-3, maximum=1000.0),
     "background": Field(str, "thalamic", "background input", choices=("noise", "thalamic")),
+    # a Poisson source fires at most once per step: rates far above 1 / dt mean nothing more
     "noise_rate_hz": Field(float, 500.0, "rate of each of the two noise sources per neuron (Hz)",
-                           minimum=0.0, exclusive_minimum=True),
-    "noise_weight": Field(float, 5.3, "input per noise spike (+ and -)", minimum=0.0),
+                           minimum=0.0, maximum=1e4, exclusive_minimum=True),
+    "noise_weight": Field(float, 5.3, "input per noise spike (+ and -)", minimum=0.0, maximum=1000.0),
     "thalamic_rate_hz": Field(float, 1.0, "rate of the thalamic source per neuron (Hz)",
-                              minimum=0.0, exclusive_minimum=True),
-    "thalamic_weight": Field(float, 20.0, "input per thalamic spike", minimum=0.0),
-    "w_exc": Field(float, 1.0, "initial excitatory weight", minimum=0.0),
-    "w_inh": Field(float, 1.0, "inhibitory weight magnitude (input -w_inh per spike)", minimum=0.0),
-    "w_max": Field(float, 4.0, "upper bound of excitatory weights", minimum=0.0, exclusive_minimum=True),
-    "w_rewarded_init": Field(float, 0.0, "initial weight of the rewarded synapse", minimum=0.0),
-    "a_plus": Field(float, 0.1, "eligibility per pre-before-post pair", minimum=0.0),
-    "a_minus": Field(float, 0.15, "eligibility removed per post-before-pre pair", minimum=0.0),
-    "tau_stdp_ms": Field(float, 20.0, "STDP time constant (ms)", minimum=0.0, exclusive_minimum=True),
-    "tau_c_ms": Field(float, 1000.0, "eligibility time constant (ms)", minimum=0.0, exclusive_minimum=True),
-    "learning_rate": Field(float, 0.1, "weight change per ms per unit of dopamine and eligibility", minimum=0.0),
-    "interval_ms": Field(float, 10.0, "period of weight and eligibility updates (ms)", minimum=0.0),
-    "baseline_dopamine": Field(float, 0.002, "tonic dopamine added to the modulator"),
-    "tau_dopamine_ms": Field(float, 200.0, "dopamine decay time (ms)", minimum=0.0, exclusive_minimum=True),
-    "reward_amount": Field(float, 0.5, "dopamine jump per reward", minimum=0.0),
+                              minimum=0.0, maximum=1e4, exclusive_minimum=True),
+    "thalamic_weight": Field(float, 20.0, "input per thalamic spike", minimum=0.0, maximum=1000.0),
+    "w_exc": Field(float, 1.0, "initial excitatory weight", minimum=0.0, maximum=1000.0),
+    "w_inh": Field(float, 1.0, "inhibitory weight magnitude (input -w_inh per spike)", minimum=0.0, maximum=1000.0),
+    "w_max": Field(float, 4.0, "upper bound of excitatory weights", minimum=0.0, maximum=1000.0,
+                   exclusive_minimum=True),
+    "w_rewarded_init": Field(float, 0.0, "initial weight of the rewarded synapse", minimum=0.0, maximum=1000.0),
+    "a_plus": Field(float, 0.1, "eligibility per pre-before-post pair", minimum=0.0, maximum=100.0),
+    "a_minus": Field(float, 0.15, "eligibility removed per post-before-pre pair", minimum=0.0, maximum=100.0),
+    "tau_stdp_ms": Field(float, 20.0, "STDP time constant (ms)", minimum=0.0, maximum=1e5, exclusive_minimum=True),
+    "tau_c_ms": Field(float, 1000.0, "eligibility time constant (ms)", minimum=0.0, maximum=1e6,
+                      exclusive_minimum=True),
+    "learning_rate": Field(float, 0.1, "weight change per ms per unit of dopamine and eligibility", minimum=0.0,
+                           maximum=100.0),
+    "interval_ms": Field(float, 10.0, "period of weight and eligibility updates (ms)", minimum=0.0, maximum=1e5),
+    "baseline_dopamine": Field(float, 0.002, "tonic dopamine added to the modulator", minimum=-100.0, maximum=100.0),
+    "tau_dopamine_ms": Field(float, 200.0, "dopamine decay time (ms)", minimum=0.0, maximum=1e6,
+                             exclusive_minimum=True),
+    "reward_amount": Field(float, 0.5, "dopamine jump per reward", minimum=0.0, maximum=1000.0),
     "reward": Field(bool, True, "deliver rewards (false: control run)"),
     "window_ms": Field(float, 20.0, "n2 must fire less than this after n1 (ms)",
-                       minimum=0.0, exclusive_minimum=True),
-    "reward_delay_min_ms": Field(float, 1000.0, "shortest reward delay (ms), at least 1000", minimum=1000.0),
-    "reward_delay_max_ms": Field(float, 3000.0, "longest reward delay (ms)", minimum=1000.0),
-    "rewarded_pre": Field(int, 0, "excitatory neuron whose synapse is rewarded", minimum=0),
-    "seed": Field(int, 1, "random seed (connectivity, input, reward delays)", minimum=0),
+                       minimum=0.0, maximum=1e5, exclusive_minimum=True),
+    "reward_delay_min_ms": Field(float, 1000.0, "shortest reward delay (ms), at least 1000", minimum=1000.0,
+                                 maximum=1e6),
+    "reward_delay_max_ms": Field(float, 3000.0, "longest reward delay (ms)", minimum=1000.0, maximum=1e6),
+    "rewarded_pre": Field(int, 0, "excitatory neuron whose synapse is rewarded", minimum=0, maximum=10**6),
+    "seed": Field(int, 1, "random seed (connectivity, input, reward delays)", minimum=0, maximum=MAX_SEED),
     "record_s": Field(int, 10, "spikes returned for the raster and spikes.npz: the last record_s seconds, "
-                      "times from the start of that window (0: the whole run)", minimum=0),
+                      "times from the start of that window (0: the whole run)", minimum=0, maximum=10**7),
 }
+
+BYTES_PER_SYNAPSE = 20  # CUBA's measured peak memory per synapse, rounded up (BENCHMARKS.md, bench/cuba.py)
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse networks whose synapses exceed the memory limit and runs whose neuron updates
+    (steps x neurons) exceed the work limit (synaptica.config.budget)."""
+    n = p["n_exc"] + p["n_inh"]
+    synapses = float(n) * p["synapses_per_neuron"]
+    steps = p["duration_s"] * CHUNK_MS / p["dt_ms"]
+    return first_problem(
+        check_memory("synapses_per_neuron", f"{n} neurons x synapses_per_neuron = {p['synapses_per_neuron']}",
+                     synapses * BYTES_PER_SYNAPSE),
+        check_work("duration_s", f"duration_s / dt_ms = {steps:.3g} steps of {n} neurons and {synapses:.3g} "
+                   "synapses' eligibility", steps * (n + synapses)),
+    )
 
 
 def _check_delays(p: dict) -> str | None:
@@ -355,6 +376,6 @@ DISTAL_REWARD = Experiment(
     summary="Izhikevich (2007) distal reward: dopamine-modulated STDP picks out one rewarded synapse",
     schema=SCHEMA,
     run=run_distal_reward,
-    checks=(_check_delays, _check_dt, _check_neurons),
+    checks=(_check_delays, _check_dt, _check_neurons, _check_budget),
 )
 EXPERIMENT = DISTAL_REWARD

@@ -43,43 +43,71 @@ from pathlib import Path
 
 import numpy as np
 
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 STRUCTURES = ("poisson", "regular", "bursty")
 PARAMS = ("beta", "theta", "delta_u", "v_reset")
 
 SCHEMA = {
-    "n_in": Field(int, 20, "input spike trains per sample", minimum=1),
-    "n_steps": Field(int, 100, "time steps per sample (1 ms each)", minimum=10),
-    "n_patterns": Field(int, 2, "rate patterns (classes = patterns x 3 temporal structures)", minimum=1),
-    "rate_low": Field(float, 0.05, "lowest input rate (spikes per step)", minimum=0.0, exclusive_minimum=True),
-    "rate_high": Field(float, 0.25, "highest input rate (spikes per step)", maximum=1.0),
-    "burst_size": Field(int, 4, "spikes per burst of 'bursty' trains (consecutive steps)", minimum=2),
-    "jitter": Field(int, 1, "jitter of 'regular' spike times (+- steps)", minimum=0),
-    "n_train": Field(int, 80, "training samples per class", minimum=2),
-    "n_test": Field(int, 50, "test samples per class", minimum=1),
-    "n_hidden": Field(int, 32, "hidden neurons of both spiking networks", minimum=1),
-    "epochs": Field(int, 15, "training epochs of both spiking networks", minimum=1),
-    "batch_size": Field(int, 32, "minibatch size", minimum=1),
-    "lr": Field(float, 0.01, "Adam learning rate", minimum=0.0, exclusive_minimum=True),
+    "n_in": Field(int, 20, "input spike trains per sample", minimum=1, maximum=10**5),
+    "n_steps": Field(int, 100, "time steps per sample (1 ms each)", minimum=10, maximum=10**6),
+    "n_patterns": Field(int, 2, "rate patterns (classes = patterns x 3 temporal structures)", minimum=1, maximum=1000),
+    "rate_low": Field(float, 0.05, "lowest input rate (spikes per step)", minimum=0.0, maximum=1.0,
+                      exclusive_minimum=True),
+    "rate_high": Field(float, 0.25, "highest input rate (spikes per step)", minimum=0.0, maximum=1.0),
+    "burst_size": Field(int, 4, "spikes per burst of 'bursty' trains (consecutive steps)", minimum=2, maximum=10**6),
+    "jitter": Field(int, 1, "jitter of 'regular' spike times (+- steps)", minimum=0, maximum=10**6),
+    "n_train": Field(int, 80, "training samples per class", minimum=2, maximum=10**6),
+    "n_test": Field(int, 50, "test samples per class", minimum=1, maximum=10**6),
+    "n_hidden": Field(int, 32, "hidden neurons of both spiking networks", minimum=1, maximum=10**5),
+    "epochs": Field(int, 15, "training epochs of both spiking networks", minimum=1, maximum=10**4),
+    "batch_size": Field(int, 32, "minibatch size", minimum=1, maximum=10**6),
+    # Adam moves each parameter by about lr per step: beyond 10 no training can mean anything
+    "lr": Field(float, 0.01, "Adam learning rate", minimum=0.0, maximum=10.0, exclusive_minimum=True),
     "beta": Field(float, 0.9, "membrane decay per step (LIF; initial value of the learned one)",
                   minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
     "threshold": Field(float, 1.0, "LIF threshold; initial soft threshold theta of the stochastic neurons",
-                       minimum=0.0, exclusive_minimum=True),
-    "delta_u": Field(float, 0.2, "initial escape-noise width (units of the threshold)", minimum=0.01,
+                       minimum=0.0, maximum=1000.0, exclusive_minimum=True),
+    "delta_u": Field(float, 0.2, "initial escape-noise width (units of the threshold)", minimum=0.01, maximum=1000.0,
                      exclusive_minimum=True),
     "rho0_dt": Field(float, 1.0, "escape rate at threshold x step (firing prob. 1 - exp(-rho0_dt) at theta)",
-                     minimum=0.0, exclusive_minimum=True),
+                     minimum=0.0, maximum=1000.0, exclusive_minimum=True),
     "escape": Field(str, "exponential", "escape function of the stochastic neurons", choices=("exponential",
                                                                                                "sigmoid")),
     "init_gain": Field(float, 3.0, "scale of the default input-weight initialisation (both networks)",
-                       minimum=0.0, exclusive_minimum=True),
+                       minimum=0.0, maximum=1000.0, exclusive_minimum=True),
     "readout_beta": Field(float, 0.95, "decay of the leaky readout", minimum=0.0, maximum=1.0, exclusive_maximum=True),
-    "eval_samples": Field(int, 1, "stochastic passes averaged at test time (stochastic network)", minimum=1),
-    "n_seeds": Field(int, 3, "repetitions (data, weights and spike samples reseeded)", minimum=1),
-    "seed": Field(int, 1, "first seed", minimum=0),
+    "eval_samples": Field(int, 1, "stochastic passes averaged at test time (stochastic network)", minimum=1,
+                          maximum=1000),
+    "n_seeds": Field(int, 3, "repetitions (data, weights and spike samples reseeded)", minimum=1, maximum=1000),
+    "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
+
+# float32 values kept per neuron and step for the backward pass, multiply-adds per weight
+# and sample step (forward, two backward): the terms of the estimates below
+SAVED_PER_NEURON_STEP = 6
+PASSES = 3
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse data sets (samples x steps x inputs, float32) or BPTT batches over the memory
+    limit, and trainings (seeds x epochs x samples x steps x weights, two networks) over
+    the work limit."""
+    n_classes = 3 * p["n_patterns"]
+    samples = float(p["n_train"] + p["n_test"]) * n_classes
+    steps, n_in, hidden = p["n_steps"], p["n_in"], p["n_hidden"]
+    batch = min(p["batch_size"], p["n_train"] * n_classes)
+    data_bytes = samples * steps * n_in * 4
+    batch_bytes = float(batch) * steps * (n_in + hidden + n_classes) * SAVED_PER_NEURON_STEP * 4
+    weights = float(n_in) * hidden + hidden * n_classes
+    updates = p["n_seeds"] * 2 * p["epochs"] * p["n_train"] * n_classes * steps * weights * PASSES
+    return first_problem(
+        check_memory("n_steps", f"{samples:.3g} samples x n_steps = {steps} x n_in = {n_in} inputs, and batches of "
+                     f"batch_size = {batch} through n_hidden = {hidden}", data_bytes + batch_bytes),
+        check_work("epochs", f"n_seeds x 2 networks x epochs x {p['n_train'] * n_classes} samples x n_steps = {steps} "
+                   f"x {weights:.3g} weights", updates),
+    )
 
 
 def _check_rates(p: dict) -> str | None:
@@ -196,20 +224,22 @@ def train_network(net, x_train: np.ndarray, y_train: np.ndarray, p: dict, seed: 
 
     from synaptica.training.losses import max_membrane_cross_entropy
 
+    from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
+
     x, y = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
     optimiser = torch.optim.Adam(net.parameters(), lr=p["lr"])
     order_rng = torch.Generator().manual_seed(seed)
     losses = []
-    for _ in range(p["epochs"]):
+    for epoch in range(p["epochs"]):
         total = 0.0
-        for batch in torch.randperm(y.numel(), generator=order_rng).split(p["batch_size"]):
+        for step, batch in enumerate(torch.randperm(y.numel(), generator=order_rng).split(p["batch_size"])):
             optimiser.zero_grad()
             loss = max_membrane_cross_entropy(net(x[:, batch]), y[batch])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"meta-neuron: loss is {loss.item()} (lower lr)")
+            require_finite_loss(loss, experiment="meta-neuron", phase="training", epoch=epoch, step=step)
             loss.backward()
             optimiser.step()
             total += loss.item() * batch.numel()
+        require_finite_parameters(net.parameters(), experiment="meta-neuron", phase="training", epoch=epoch)
         losses.append(total / y.numel())
     return losses
 
@@ -441,5 +471,5 @@ EXPERIMENT = Experiment(
     summary="escape-noise neurons with learned internal parameters vs LIF; LZ-complexity features vs rates",
     schema=SCHEMA,
     run=run_meta_neuron,
-    checks=(_check_rates,),
+    checks=(_check_rates, _check_budget),
 )

@@ -17,25 +17,50 @@ import time
 
 import numpy as np
 
-from synaptica.config import Field
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
     "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
-    "hidden": Field(int, 512, "hidden LIF neurons", minimum=1),
+    "hidden": Field(int, 512, "hidden LIF neurons", minimum=1, maximum=10**5),
     "recurrent": Field(bool, False, "recurrent hidden layer"),
-    "epochs": Field(int, 15, "passes through the training images", minimum=1),
-    "n_steps": Field(int, 25, "time steps per image", minimum=1),
-    "batch_size": Field(int, 128, "images per update", minimum=1),
-    "lr": Field(float, 1e-3, "Adam learning rate", minimum=0.0, exclusive_minimum=True),
+    "epochs": Field(int, 15, "passes through the training images", minimum=1, maximum=10**4),
+    "n_steps": Field(int, 25, "time steps per image", minimum=1, maximum=10**5),
+    "batch_size": Field(int, 128, "images per update", minimum=1, maximum=10**6),
+    # Adam moves each weight by about lr per step: beyond 10 no run can mean anything
+    "lr": Field(float, 1e-3, "Adam learning rate", minimum=0.0, maximum=10.0, exclusive_minimum=True),
     "beta": Field(float, 0.9, "membrane decay per step", minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "learn_neurons": Field(bool, False, "learn per-neuron beta and threshold"),
     "surrogate": Field(str, "arctan", "fast_sigmoid | arctan | triangle | exponential | straight_through"),
     "mode": Field(str, "bptt", "bptt (through time) or online (memory-lean OTTT)"),
-    "n_train": Field(int, 0, "training images (0: 1500 digits, 8000 MNIST)", minimum=0),
-    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0),
-    "seed": Field(int, 1, "random seed (weights, order, spikes)", minimum=0),
+    "n_train": Field(int, 0, "training images (0: 1500 digits, 8000 MNIST)", minimum=0, maximum=10**7),
+    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0, maximum=10**7),
+    "seed": Field(int, 1, "random seed (weights, order, spikes)", minimum=0, maximum=MAX_SEED),
 }
+
+# float32 tensors kept per neuron and step for the backward pass (input, membrane,
+# spike, surrogate derivative), and multiply-adds per weight and sample step (forward,
+# two backward): the terms of the estimates below.
+SAVED_PER_NEURON_STEP = 4
+PASSES = 3
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse trainings whose memory (BPTT keeps every step of a batch) or multiply-adds
+    (epochs x images x steps x weights) exceed the limits; MNIST sizes for a folder."""
+    n_in, n_train = (64, 1500) if p["data"] == "digits" else (784, 8000)
+    hidden, steps = p["hidden"], p["n_steps"]
+    weights = float(n_in) * hidden + hidden * 10 + (float(hidden) * hidden if p["recurrent"] else 0.0)
+    kept_steps = steps if p["mode"] == "bptt" else 1
+    batch = min(p["batch_size"], p["n_train"] or n_train)
+    activations = float(batch) * kept_steps * (n_in + hidden + 10) * SAVED_PER_NEURON_STEP * 4
+    samples = p["epochs"] * (p["n_train"] or n_train)
+    return first_problem(
+        check_memory("n_steps", f"batch_size = {batch} x n_steps = {steps} steps x {n_in + hidden + 10} neurons "
+                     f"(hidden = {hidden})", activations + weights * 4 * 4),
+        check_work("epochs", f"epochs x {p['n_train'] or n_train} images x n_steps = {steps} x {weights:.3g} weights",
+                   samples * steps * weights * PASSES),
+    )
 
 
 def _check(p: dict) -> str | None:
@@ -98,5 +123,5 @@ EXPERIMENT = Experiment(
     summary="surrogate-gradient LIF network (784-512-10 or recurrent) on 8x8 digits or MNIST",
     schema=SCHEMA,
     run=run_sg_mnist,
-    checks=(_check,),
+    checks=(_check, _check_budget),
 )

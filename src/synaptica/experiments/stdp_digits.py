@@ -19,24 +19,47 @@ from pathlib import Path
 
 import numpy as np
 
-from synaptica.config import ConfigError, Field
+from synaptica.config import MAX_SEED, ConfigError, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
     "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
-    "n_exc": Field(int, 100, "excitatory neurons", minimum=1),
-    "epochs": Field(int, 1, "passes through the training images", minimum=1),
-    "n_train": Field(int, 0, "training images (0: 1500 digits, 8000 MNIST)", minimum=0),
-    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0),
-    "max_rate_hz": Field(float, 0.0, "input rate of a full-intensity pixel (0: dataset default)", minimum=0.0),
-    "norm_total": Field(float, 0.0, "sum of each neuron's input weights (0: dataset default)", minimum=0.0),
-    "present_ms": Field(float, 350.0, "presentation time per image (ms)", minimum=0.0, exclusive_minimum=True),
-    "dt_ms": Field(float, 0.5, "time step (ms)", minimum=0.0, exclusive_minimum=True),
-    "seed": Field(int, 1, "random seed (initial weights, input spikes, digit order)", minimum=0),
+    "n_exc": Field(int, 100, "excitatory neurons", minimum=1, maximum=10**5),
+    "epochs": Field(int, 1, "passes through the training images", minimum=1, maximum=10**4),
+    "n_train": Field(int, 0, "training images (0: 1500 digits, 8000 MNIST)", minimum=0, maximum=10**7),
+    "n_test": Field(int, 0, "test images (0: the rest of the digits, 2000 MNIST)", minimum=0, maximum=10**7),
+    "max_rate_hz": Field(float, 0.0, "input rate of a full-intensity pixel (0: dataset default)", minimum=0.0,
+                         maximum=1e4),
+    "norm_total": Field(float, 0.0, "sum of each neuron's input weights (0: dataset default)", minimum=0.0,
+                        maximum=1e6),
+    "present_ms": Field(float, 350.0, "presentation time per image (ms)", minimum=0.0, maximum=1e5,
+                        exclusive_minimum=True),
+    "dt_ms": Field(float, 0.5, "time step (ms)", minimum=1e-6, maximum=100.0),
+    "seed": Field(int, 1, "random seed (initial weights, input spikes, digit order)", minimum=0, maximum=MAX_SEED),
 }
 
 DEFAULTS = {"digits": dict(n_train=1500, n_test=0, max_rate_hz=255.0, norm_total=10.0),
             "mnist": dict(n_train=8000, n_test=2000, max_rate_hz=63.75, norm_total=78.0)}
+
+BYTES_PER_SYNAPSE = 20  # CUBA's measured peak memory per synapse, rounded up (BENCHMARKS.md, bench/cuba.py)
+
+
+def check_budget(p: dict) -> str | None:
+    """Refuse networks (n_input x n_exc + n_exc^2 synapses) over the memory limit and runs
+    over the work limit: per step every neuron updates and every input spike reaches
+    n_exc synapses (MNIST sizes and rates when ``data`` is a folder)."""
+    kind = "digits" if p["data"] == "digits" else "mnist"
+    n_input, n_test = (64, 297) if kind == "digits" else (784, DEFAULTS["mnist"]["n_test"])
+    n_exc, rate_hz = p["n_exc"], p["max_rate_hz"] or DEFAULTS[kind]["max_rate_hz"]
+    synapses = float(n_input) * n_exc + float(n_exc) * n_exc
+    images = (p["epochs"] + 1) * (p["n_train"] or DEFAULTS[kind]["n_train"]) + (p["n_test"] or n_test)
+    steps = p["present_ms"] / p["dt_ms"]
+    per_step = n_input + 2 * n_exc + n_input * min(1.0, rate_hz * p["dt_ms"] / 1000) * n_exc
+    return first_problem(
+        check_memory("n_exc", f"n_exc = {n_exc} neurons ({synapses:.3g} synapses)", synapses * BYTES_PER_SYNAPSE),
+        check_work("present_ms", f"{images} image presentations x present_ms / dt_ms = {steps:.3g} steps "
+                   f"x {per_step:.3g} updates", images * steps * per_step),
+    )
 
 
 def load_split(p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, int], dict]:
@@ -146,4 +169,5 @@ EXPERIMENT = Experiment(
     summary="Diehl & Cook (2015) unsupervised STDP network learning digits (8x8 digits or MNIST)",
     schema=SCHEMA,
     run=run_stdp_digits,
+    checks=(check_budget,),
 )

@@ -15,15 +15,16 @@ import numpy as np
 from synaptica.config import Field
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 from synaptica.experiments.stdp_digits import SCHEMA as DIGITS_SCHEMA
-from synaptica.experiments.stdp_digits import load_split, model_config, train_label_test
+from synaptica.experiments.stdp_digits import check_budget, load_split, model_config, train_label_test
 
 SCHEMA = {
     **DIGITS_SCHEMA,
     "label_weight": Field(float, 2.0, "mean hidden-to-label weight (nS) kept by scaling", minimum=0.0,
-                          exclusive_minimum=True),
-    "teacher_rate_hz": Field(float, 200.0, "teacher rate onto the label neuron of the class", minimum=0.0),
+                          maximum=1e3, exclusive_minimum=True),
+    "teacher_rate_hz": Field(float, 200.0, "teacher rate onto the label neuron of the class", minimum=0.0,
+                             maximum=1e4),
     "a_hidden": Field(float, 1e-3, "sym-STDP amplitude, input to hidden (paper: 2e-3 with 784 inputs)",
-                      minimum=0.0, exclusive_minimum=True),
+                      minimum=0.0, maximum=1.0, exclusive_minimum=True),
 }
 
 
@@ -48,4 +49,5 @@ EXPERIMENT = Experiment(
     summary="Hao et al. (2020) supervised symmetric-STDP network with synaptic scaling (8x8 digits or MNIST)",
     schema=SCHEMA,
     run=run_sym_stdp_digits,
+    checks=(check_budget,),
 )
