@@ -81,6 +81,9 @@ SCHEMA = {
 
 
 def _check_sizes(p: dict) -> str | None:
+    for key in ("mc_thetas", "union_ms", "curve_s", "curve_a"):
+        if not p[key]:
+            return f"key '{key}': needs at least one value"
     if p["a"] > p["n"]:
         return f"key 'a': {p['a']} active cells exceed n = {p['n']}"
     for s_key, t_key in (("s", "theta"), ("s_alt", "theta_alt")):
@@ -102,6 +105,25 @@ def _check_sizes(p: dict) -> str | None:
     if p["union_m_max"] * p["s"] > p["n"]:
         return f"key 'union_m_max': {p['union_m_max']} x s = {p['s']} synapses exceed n = {p['n']}"
     return None
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse runs whose largest arrays (SDR spike lists, the response matrix of the Monte
+    Carlo window) exceed the memory limit, or whose steps x segments exceed the work limit."""
+    try:
+        from synaptica.config.budget import check_memory, check_work, first_problem
+    except ImportError:   # the shared budget module is not available in this checkout
+        return None
+    units = p["segments_per_cell"] * (p["mc_cells"] + 2 * len(p["union_ms"]) * p["union_cells"] + 1)
+    events = float(p["a"]) * (p["mc_steps"] + 2 * p["is_samples"])
+    steps = max(p["mc_steps"], 2 * p["is_samples"]) + 1
+    return first_problem(
+        check_memory("is_samples", f"a = {p['a']} spikes x (mc_steps + 2 is_samples) SDRs", events * 40),
+        check_memory("mc_steps", f"mc_steps = {p['mc_steps']} responses of {units} segments",
+                     float(p["mc_steps"]) * units * 9 + float(p["n"]) * units * 4),
+        check_work("is_samples", f"{steps} steps of {units} segments and {p['n']} inputs",
+                   float(steps) * (units + p["n"]) + events * p["s_alt"]),
+    )
 
 
 def _sdr_stream(rows: np.ndarray, dt: float):
@@ -376,5 +398,5 @@ EXPERIMENT = Experiment(
     summary="Ahmad & Hawkins (2016) false matches of dendritic segments on SDRs: closed forms vs engine",
     schema=SCHEMA,
     run=run_sdr_dendrites,
-    checks=(_check_sizes,),
+    checks=(_check_sizes, _check_budget),
 )
