@@ -5,7 +5,8 @@ The peers (Brian2, NEST, BindsNET) are never dependencies of synaptica itself; t
 it prints the path of the venv's python. ``python3 bench/peers_env.py --analysis`` does the
 same for ``bench/.venv-analysis``, the peers of the analysis benchmark (see ensure_analysis_env),
 and ``--train`` for ``bench/.venv-train``, the peers of the surrogate-gradient training benchmark
-(snnTorch, SpikingJelly, Norse; see ensure_train_env).  Re-running is cheap: the install is skipped
+(snnTorch, SpikingJelly, Norse; see ensure_train_env), and ``--reservoir`` for ``bench/.venv-reservoir``
+(ReservoirPy 0.4 beside synaptica itself; see ensure_reservoir_env).  Re-running is cheap: the install is skipped
 when the marker file records the same steps (requirement lists and stub version).
 
 Install order matters for BindsNET 0.3.4:
@@ -193,9 +194,28 @@ def ensure_train_env() -> Path:
     return _ensure_venv(TRAIN_VENV_DIR, TRAIN_MARKER, wanted, install)
 
 
+# The reservoir-computing peer (bench/.venv-reservoir): ReservoirPy 0.4 and synaptica itself,
+# installed editable, so that bench/reservoir.py runs both on the same weights in one process.
+RESERVOIR_VENV_DIR = Path(__file__).resolve().parent / ".venv-reservoir"
+RESERVOIR_MARKER = RESERVOIR_VENV_DIR / ".reservoir-installed"
+RESERVOIR_REQUIREMENTS = ["reservoirpy==0.4.2"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_reservoir_env() -> Path:
+    """Create bench/.venv-reservoir (ReservoirPy 0.4 + synaptica editable) once; return its python."""
+    def install(py: Path) -> None:
+        subprocess.run([*_pip(py), TORCH, *RESERVOIR_REQUIREMENTS], check=True)
+        subprocess.run([*_pip(py), TORCH, "-e", str(REPO_ROOT)], check=True)
+        subprocess.run([str(py), "-c", "import reservoirpy, synaptica.reservoir.esn"], check=True)
+    wanted = "\n".join([TORCH, *RESERVOIR_REQUIREMENTS, f"-e {REPO_ROOT}"]) + "\n"
+    return _ensure_venv(RESERVOIR_VENV_DIR, RESERVOIR_MARKER, wanted, install)
+
+
 if __name__ == "__main__":
     import sys
 
     args = sys.argv[1:]
     print(ensure_analysis_env() if "--analysis" in args
-          else ensure_train_env() if "--train" in args else ensure_peers_env())
+          else ensure_train_env() if "--train" in args
+          else ensure_reservoir_env() if "--reservoir" in args else ensure_peers_env())
