@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +65,7 @@ BASES: dict[str, list[str]] = {
     "sg-mnist": ["hidden=32", "epochs=1", "n_train=200", "n_test=100", "n_steps=10"],
     "stdp-digits": ["n_exc=10", "n_train=20", "n_test=20"],
     "sym-stdp-digits": ["n_exc=10", "n_train=20", "n_test=20"],
+    "sdr-dendrites": ["mc_cells=4", "segments_per_cell=4", "mc_steps=200", "union_cells=2", "is_samples=500"],
 }
 
 # Values a careless or hostile user types (TOML text, as after --set KEY=).
@@ -104,7 +104,10 @@ class Verdict:
 def config_cases(rng: random.Random, n: int) -> list[Case]:
     from synaptica.experiments import available, get_experiment
 
-    names = available()
+    names = [name for name in available() if name in BASES]
+    missing = sorted(set(available()) - set(BASES))
+    if missing:
+        raise SystemExit(f"add a small base configuration of {missing} to BASES")
     cases, seen = [], set()
     odd_keys = ["", "n.x", "experiment", "params", " ", "seed.x", "__class__"]
     while len(cases) < n - 12:

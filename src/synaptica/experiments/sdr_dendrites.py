@@ -41,6 +41,7 @@ from scipy.special import erfinv
 
 from synaptica.analysis import sdr
 from synaptica.config import Field
+from synaptica.config.budget import check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 #: Values printed in the papers (n = 2048, a = 40): case -> (s, theta, M or None, value).
@@ -110,10 +111,6 @@ def _check_sizes(p: dict) -> str | None:
 def _check_budget(p: dict) -> str | None:
     """Refuse runs whose largest arrays (SDR spike lists, the response matrix of the Monte
     Carlo window) exceed the memory limit, or whose steps x segments exceed the work limit."""
-    try:
-        from synaptica.config.budget import check_memory, check_work, first_problem
-    except ImportError:   # the shared budget module is not available in this checkout
-        return None
     units = p["segments_per_cell"] * (p["mc_cells"] + 2 * len(p["union_ms"]) * p["union_cells"] + 1)
     events = float(p["a"]) * (p["mc_steps"] + 2 * p["is_samples"])
     steps = max(p["mc_steps"], 2 * p["is_samples"]) + 1
