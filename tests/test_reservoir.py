@@ -194,6 +194,15 @@ def test_liquid_obeys_dale_and_wiring(liquid_bits):
     assert states.shape == (500, 135) and states.mean() > 0
 
 
+def test_liquid_batch_runs_as_independent_trials():
+    liquid = Liquid(n_inputs=2, input_mode="spikes", input_weight=150.0, seed=0)
+    u = np.random.default_rng(5).integers(0, 4, (3, 15, 2)).astype(float)
+    batched = liquid.run(u)
+    for i in range(3):                                         # state and features restart with every sequence
+        np.testing.assert_allclose(batched[i], liquid.run(u[i]), atol=1e-12)
+    assert np.abs(batched[0] - batched[1]).max() > 0
+
+
 def test_liquid_remembers_what_the_raw_input_cannot(liquid_bits):
     # target: the bit of the previous bin. The raw input u[t] carries only bits[t]
     # (independent of bits[t-1]): its readout is at chance; the liquid's fading memory is not.

@@ -220,7 +220,8 @@ class Liquid:
     def run(self, inputs: Any, seed: int = 0) -> np.ndarray:
         """Features for inputs (T, n_inputs) or (batch, T, n_inputs): (T, n_features) or
         (batch, T, n_features), float64. ``seed`` varies the Poisson input draws
-        (``input_mode="rates"``) between runs; the liquid itself stays the same."""
+        (``input_mode="rates"``) between runs; the liquid itself stays the same. The engine
+        network of the run stays in ``last_network`` (e.g. for its spike monitor)."""
         _, batched = as_sequences(inputs, self.n_inputs, "Liquid.run")
         net, liquid, monitor, layout = self.build(inputs, seed)
         net.run(layout.n_bins * self.steps_per_bin * self.dt)
