@@ -45,7 +45,7 @@ from ..experiments import (
     get_experiment,
     load_experiment_config,
 )
-from .output import InvalidResultError, check_out_dir, check_result, default_out_dir, write_folder, write_run
+from .output import InvalidResultError, check_result, claim_out_dir, default_out_dir, write_folder, write_run
 
 __all__ = ["main"]
 
@@ -172,7 +172,7 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str |
             _check_seed_option(experiment, seed)
             _, params, _ = load_experiment_config(target, overrides + [f"seed={seed}"])
         out_dir = out_dir if out_dir is not None else default_out_dir(experiment.name)
-        check_out_dir(out_dir)
+        click.get_current_context().with_resource(claim_out_dir(out_dir, "run"))  # checked and locked until exit
     except ConfigError as exc:
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except Exception as exc:  # a bug or the system (e.g. memory) while reading the configuration
@@ -283,29 +283,42 @@ def analyze(file: Path, out_dir: Path | None, bin_size: float, max_lag: float, c
     """
     import json
 
-    from ..analysis.report import analyze_record
+    from ..analysis.report import AnalysisOptionError, AnalysisStageError, RecordTooLargeError, analyze_record
     from ..io.spikes import SpikeFileError, load_record
 
     try:
         record = load_record(file)
         out_dir = out_dir if out_dir is not None else default_out_dir(f"analyze-{file.stem}")
-        check_out_dir(out_dir)
+        # checked and locked before the analysis, released when the command ends
+        click.get_current_context().with_resource(claim_out_dir(out_dir, "analyze"))
         console = Console(stderr=True, highlight=False)
         with console.status(f"analysing {record!r}"):
             analysis = analyze_record(record, bin_size=bin_size, max_lag=max_lag, count_bin=count_bin,
                                       connectivity=not no_connectivity, states=states, state_bin=state_bin,
                                       state_prior=None if state_prior == "none" else state_prior)
-    except (SpikeFileError, ConfigError) as exc:
-        _fail(str(exc), 1 if isinstance(exc, SpikeFileError) else CONFIG_ERROR_EXIT)
-    except ValueError as exc:  # an impossible option value, e.g. a bin longer than the record
-        _fail(f"{file}: {exc}", CONFIG_ERROR_EXIT)
+    except (SpikeFileError, AnalysisStageError) as exc:
+        _fail(" ".join(f"{exc}".split()) if isinstance(exc, SpikeFileError) else f"{file}: {exc}", 1)
+    except ConfigError as exc:
+        _fail(str(exc), CONFIG_ERROR_EXIT)
+    except (AnalysisOptionError, RecordTooLargeError) as exc:
+        if exc.option is None:  # the record itself is too large: a problem of the file
+            _fail(str(exc), 1)
+        flag = "--" + exc.option.replace("_", "-")
+        text = str(exc)
+        _fail(f"{file}: {flag}{text[len(exc.option):]}" if text.startswith(exc.option) else f"{file}: {flag}: {text}",
+              CONFIG_ERROR_EXIT)
 
     def write(folder: Path) -> None:
         text = json.dumps(_json_safe(analysis.metrics), indent=2, allow_nan=False)
         (folder / "metrics.json").write_text(text + "\n", encoding="utf-8")
         analysis.write_figures(folder)
 
-    write_folder(out_dir, write)
+    try:
+        write_folder(out_dir, write, kind="analyze", seed=0)
+    except ConfigError as exc:  # something of the user's appeared in the folder meanwhile
+        _fail(str(exc), CONFIG_ERROR_EXIT)
+    except Exception as exc:  # a figure or the disk failed: one line, nothing half-written left
+        _fail(f"{out_dir}: cannot write the analysis ({type(exc).__name__}: {' '.join(str(exc).split())})", 1)
     console = Console(highlight=False)
     for section, values in analysis.metrics.items():
         if isinstance(values, dict) and values and section not in ("record", "timings_s"):
