@@ -216,6 +216,8 @@ def _mutate(rng: random.Random, fields: dict[str, np.ndarray]) -> tuple[str, boo
     elif kind == "extra":
         fields["unit:evil"] = np.arange(10**6)
         must = False
+    if fields.get(key) is old:  # this mutation does not apply to the field's dtype: nothing changed
+        must = False
     return f"{key}:{kind}", must
 
 
@@ -433,9 +435,12 @@ def _leftovers(work: Path, out: str | None, before: set[str]) -> list[str]:
         return []
     target = work / out
     names = [target, target.with_name(target.name + ".partial"), target.with_name(target.name + ".previous")]
-    left = [str(p.relative_to(work)) for p in names if p.exists() and str(p.relative_to(work)) not in before]
-    left += [str(p.relative_to(work)) for p in target.parent.glob(target.name + ".checkpoint*.npz")
-             if str(p.relative_to(work)) not in before]
+    try:
+        left = [str(p.relative_to(work)) for p in names if p.exists() and str(p.relative_to(work)) not in before]
+        left += [str(p.relative_to(work)) for p in target.parent.glob(target.name + ".checkpoint*.npz")
+                 if str(p.relative_to(work)) not in before]
+    except OSError:  # e.g. a name too long to exist
+        return []
     return left
 
 
