@@ -240,11 +240,17 @@ def _check_monitors(net, fields: Fields, step: int) -> None:
     for mon in net.spike_monitors:
         prefix = f"monitor.{mon.name}."
         steps = fields.get(prefix + "steps", np.int64, ndim=1, low=0, high=step - 1)
-        fields.get(prefix + "ids", np.int32, shape=(steps.size,), low=0, high=mon.group.n - 1)
-        fields.get(prefix + "batch", np.int32, shape=(steps.size,), low=0, high=batch - 1)
+        ids = fields.get(prefix + "ids", np.int32, shape=(steps.size,), low=0, high=mon.group.n - 1)
+        entries = fields.get(prefix + "batch", np.int32, shape=(steps.size,), low=0, high=batch - 1)
+        # both paths record in (step, batch entry, neuron) order, each spike once
+        d_step, d_entry, d_id = np.diff(steps), np.diff(entries), np.diff(ids)
+        if not np.all((d_step > 0) | (d_step == 0) & ((d_entry > 0) | (d_entry == 0) & (d_id > 0))):
+            fields.fail(prefix + "steps", "lists spikes out of order or twice")
     for mon in net.state_monitors:
         prefix = f"monitor.{mon.name}."
         steps = fields.get(prefix + "steps", np.int64, ndim=1, low=-1, high=step - 1)
+        if np.any(np.diff(steps) <= 0):
+            fields.fail(prefix + "steps", "lists samples out of order or twice")
         shape = (steps.size, batch, mon.neurons.size) if steps.size else (0, None, None)
         fields.get(prefix + "values", np.float64, shape=shape)
     for mon in net.rate_monitors:

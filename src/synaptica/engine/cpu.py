@@ -10,6 +10,41 @@ Python source for its structure, with every neuron model's own ``update`` functi
 helpers) copied in verbatim next to scalar versions of the primitives, and compiled
 once by numba (cached on disk, keyed by the source). Arrays are passed in, so the same
 compiled loop serves any sizes and parameter values of the same structure.
+
+Memory safety (audit). The loop runs without bounds checks, so every index it computes
+from a value must be in bounds by construction; each is listed here with the reason.
+Values that come from outside a run (checkpoints) are checked where they enter, by
+:func:`synaptica.engine.checkpoints.check_network_fields`, before anything is restored.
+
+* Poisson draws: ``geometric`` is capped at 2**62 (a tiny rate cannot wrap negative);
+  draws land in ``tmp_step`` only while ``t < length <= block_steps``, at most one per
+  neuron and step, so ``count <= n * block_steps``, the scratch capacity; ``cursor`` is
+  indexed by ``t + 1 <= length``; the rate row and batch entry are clamped into the
+  table. The block in use (``block``, ``bindex``, ``bids``) may come from a checkpoint:
+  checked there (start <= step, length <= block_steps, index non-decreasing within the
+  stored ids, ids < n); in the loop a block is redrawn unless ``start <= step <
+  start + length``, so ``rel`` is in [0, length).
+* Spike generators: the event pointer is compared with the number of events before each
+  read; ids are checked in [0, n) by :class:`SpikeGeneratorInput`.
+* Injected currents: a row is read only when ``0 <= step - start < rows``.
+* Ring buffers: slots are ``(step + delay) % slots`` with ``step >= 0`` (a checkpoint's
+  step is checked to be an integer in this run) and integer delays >= 1 checked at
+  ``connect``; numba's ``%`` of a positive divisor is never negative.
+* Synapses: CSR/CSC pointers and target indices are built by :class:`Projection` from
+  checked indices and never read from a checkpoint (only weights are, with their shape,
+  dtype and sign checked).
+* Spike lists: ``fired[b, nf]`` with ``nf <= n`` and neuron ids from ``range(n)``.
+* Monitors: the spike-event buffers are checked for room for a whole step's spikes
+  before each step (``count + batch * n <= capacity``, else the call returns and the
+  buffers grow); state samples get ``chunk // every + 1`` rows; rate rows are
+  ``step - chunk0`` in [0, chunk); per-trial counts are reserved up to the last trial
+  the chunk reaches. Restored recordings are checked 1-D, ids and steps within the run.
+* Plasticity: traces are indexed by fired ids, synapses by the built CSR/CSC; the
+  learning-rate row is ``min(trial - first_trial, rows - 1)`` with ``step`` >= the chunk
+  start, so it is in [0, rows).
+* Modulator pulses: the pointer is compared with the number of pulse steps before each
+  read; pulse amounts must be as many (checked per run in ``Network._kernel_values`` and
+  in checkpoints).
 """
 from __future__ import annotations
 
@@ -184,7 +219,8 @@ class CompiledLoop:
         self.arguments.extend([f"g{g}_logq", f"g{g}_row0", f"g{g}_block", f"g{g}_bids", f"g{g}_bindex",
                                f"g{g}_tmp_step", f"g{g}_tmp_id", f"g{g}_cursor", f"g{g}_spk", f"g{g}_fired",
                                f"g{g}_nfired"])
-        emit(f"    if step >= g{g}_block[0] + g{g}_block[1] or (trial_steps > 0 and step % trial_steps == 0):")
+        emit(f"    if step >= g{g}_block[0] + g{g}_block[1] or step < g{g}_block[0] "
+             f"or (trial_steps > 0 and step % trial_steps == 0):")
         emit(f"        draw_poisson_block(rng, step, trial_steps, g{g}_logq, g{g}_row0, g{g}_block, g{g}_bids, "
              f"g{g}_bindex, g{g}_tmp_step, g{g}_tmp_id, g{g}_cursor)")
         emit(f"    rel = step - g{g}_block[0]")

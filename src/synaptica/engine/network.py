@@ -514,7 +514,11 @@ class Network:
         for m, mod in enumerate(self.modulators.values()):
             v[f"mod{m}"] = mod.value.numpy()
             v[f"mod{m}_k"] = np.array([mod.decay, mod.gain])
-            v[f"mod{m}_psteps"], v[f"mod{m}_pamounts"] = mod.pulse_steps, mod.pulse_amounts
+            if np.shape(mod.pulse_steps) != np.shape(mod.pulse_amounts) or np.ndim(mod.pulse_steps) != 1:
+                raise ValueError(f"Modulator '{mod.name}': pulse_steps and pulse_amounts must be 1-D and as long "
+                                 f"as each other (use Modulator.deliver)")
+            v[f"mod{m}_psteps"] = np.ascontiguousarray(mod.pulse_steps, dtype=np.int64)
+            v[f"mod{m}_pamounts"] = np.ascontiguousarray(mod.pulse_amounts, dtype=np.float64)
             v[f"mod{m}_ptr"] = np.array([np.searchsorted(mod.pulse_steps, self.step)], dtype=np.int64)
         for p, proj in enumerate(self.projections):
             # computed once per run, not per chunk: for signed or large projections this is
