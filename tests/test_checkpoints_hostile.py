@@ -226,3 +226,66 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(name, tmp_path):
     assert s_res.keys() == s_ref.keys()
     for key in s_ref:
         np.testing.assert_array_equal(s_res[key], s_ref[key], err_msg=key)
+
+
+# -- a checkpoint is tied to every setting; non-finite runs stop with a named cause ------------------
+def test_sg_mnist_checkpoint_of_other_settings_is_refused_naming_them(tmp_path):
+    from synaptica.engine.errors import CheckpointError
+    from synaptica.experiments.sg_mnist import EXPERIMENT
+
+    p = {k: f.default for k, f in EXPERIMENT.schema.items()} | TINY["sg-mnist"][0]
+    checkpoint = tmp_path / "run.checkpoint.npz"
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done >= 0.75 * total:
+            raise Stop
+
+    with pytest.raises(Stop):
+        EXPERIMENT.run(p, stop, checkpoint=checkpoint)
+    for change, message in (({"n_train": 200}, "n_train 100 vs 200"), ({"beta": 0.8}, "beta 0.9 vs 0.8"),
+                            ({"surrogate": "triangle"}, 'surrogate "arctan" vs "triangle"'),
+                            ({"lr": 0.01}, "lr 0.001 vs 0.01")):
+        with pytest.raises(CheckpointError, match=f"other settings: .*{message}"):
+            EXPERIMENT.run(p | change, None, checkpoint=checkpoint)
+    assert EXPERIMENT.run(p, None, checkpoint=checkpoint).metrics["n_train"] == 100   # same settings resume
+
+
+def test_trainer_stops_on_a_non_finite_loss_naming_epoch_and_batch(monkeypatch):
+    import torch
+
+    from synaptica.engine.errors import NonFiniteError
+    from synaptica.training import SpikingMLP
+    from synaptica.training import trainer as trainer_module
+
+    calls = []
+    real = trainer_module.LOSSES["count_ce"]
+
+    def poisoned(out, labels):   # the 7th batch's loss is NaN
+        calls.append(1)
+        loss = real(out, labels)
+        return loss * float("nan") if len(calls) == 7 else loss
+
+    monkeypatch.setitem(trainer_module.LOSSES, "count_ce", poisoned)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 16)), rng.integers(0, 10, 100)
+    torch.manual_seed(0)
+    trainer = trainer_module.Trainer(SpikingMLP([16, 8, 10]), n_steps=4, batch_size=20, seed=0)
+    with pytest.raises(NonFiniteError, match=r"epoch 2, batch 2 of 5: loss 'count_ce' is not finite"):
+        trainer.fit(x, y, epochs=3)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+@pytest.mark.parametrize("dtype, weight", [("float32", 1e38), ("float64", 1e308)])
+def test_cuba_with_overflowing_weights_stops_naming_population_variable_and_step(backend, dtype, weight):
+    from synaptica.engine.errors import NonFiniteError
+    from synaptica.experiments.cuba import CUBA, build_cuba
+
+    p = {k: f.default for k, f in CUBA.schema.items()} | {"n": 200, "duration_ms": 50.0, "dtype": dtype,
+                                                            "w_exc": weight}
+    net, cells, _ = build_cuba(p)
+    with pytest.raises(NonFiniteError, match=r"population 'cells': state '\w+' is not finite .* between step \d+ "
+                                             r"and step \d+"):
+        net.run(p["duration_ms"], backend=backend)

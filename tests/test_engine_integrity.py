@@ -492,6 +492,13 @@ def _tamper(path, key, value):
     ("group.cells.state.v", np.zeros((1, 20)), "dtype float64, float32 is needed"),
     ("group.cells.state.v", np.zeros((1, 20), dtype=complex), "dtype"),
     ("monitor.spikes:cells.ids", None, "ids' has 10000, above the largest possible value 19"),
+    # the Poisson block the loop continues from: its ids and index are used as indices
+    ("group.poisson0.block", lambda b: np.array([b[0] + 10**6, b[1]]), "block' is .* does not start before"),
+    ("group.poisson0.block", lambda b: np.array([b[0], 10**6]), "longer than"),
+    ("group.poisson0.block_ids", lambda ids: np.full_like(ids, 20), "neuron ids outside"),
+    ("group.poisson0.block_index", lambda index: index[:, ::-1].copy(), "not an index"),
+    ("monitor.spikes:cells.steps", lambda steps: steps[::-1].copy(), "out of order or twice"),
+    ("projection.0.weights_fingerprint", lambda f: f * 2, "static weights"),
 ])
 def test_tampered_checkpoints_are_refused(tmp_path, key, value, message):
     from synaptica.engine.errors import CheckpointError
@@ -511,6 +518,9 @@ def test_tampered_checkpoints_are_refused(tmp_path, key, value, message):
     if value is None:   # an id out of range
         value = mon.ids.copy()
         value[0] = 10_000
+    if callable(value):
+        with np.load(path) as data:
+            value = value(data[key])
     _tamper(path, key, value)
     fresh, _ = build()
     with pytest.raises(CheckpointError, match=message):
