@@ -1,0 +1,195 @@
+"""A spiking content-addressable memory after the CA3 model of Casanueva-Morato et al. (2024).
+
+D. Casanueva-Morato, A. Ayuso-Martinez, J. P. Dominguez-Morales, A. Jimenez-Fernandez and
+G. Jimenez-Moreno, "Bio-inspired computational memory model of the Hippocampus: an
+approach to a neuromorphic spike-based Content-Addressable Memory", Neural Networks 178:
+106474 (2024), arXiv:2310.05868.
+
+Architecture (as in the paper: a memory is a one-hot *cue* (address) bound to a binary
+*content*; the bindings are learnt by STDP on all-to-all cue<->content synapses, a new
+memory on a used cue replaces the old one, and a fragment of content recalls the cue and
+with it the whole content). Neurons, for ``n_cue`` cues and ``n_content`` content bits::
+
+    input (generator, n_cue + n_content lines)
+      -> cue_in, content_in        Parrot relays (one step), one-to-one
+    cue_in -> cue_recall           one-to-one, w_drive; all others inhibited (w_veto):
+                                   a presented cue silences content-driven cue recall
+    content_in -> content_recall   one-to-one, w_drive
+    content_in -> cue_recall       all-to-all, PLASTIC (instar, 0..w_max):  content -> cue
+    cue_recall -> cue_recall       all-to-all but self, inhibitory (w_lateral): first
+                                   cue to fire wins (the paper's lateral inhibition)
+    cue_recall -> content_recall   all-to-all, PLASTIC (outstar, 0..w_drive), delay
+                                   ``recall_delay``: cue -> whole content
+
+cue_recall and content_recall are current-based LIF neurons (:class:`~synaptica.neurons.LIF`;
+mV, ms, pA, GOhm): ``tau_m dv/dt = -(v - v_rest) + r_m (i_exc + i_inh)``, exponential
+synaptic currents. Both plastic projections use
+:class:`~synaptica.plasticity.spike_terms.STDPWithSpikeTerms`:
+
+* outstar (cue_recall -> content_recall): every cue spike sets ``w -= w_drive`` (clears
+  the cue's old content), a coincident content spike ``w += w_drive * x_pre``;
+* instar (content_in -> cue_recall): every cue spike sets ``w += 3 w_max x_pre - w_max``,
+  i.e. w_max from the content bits that fired one step before, 0 from the others.
+
+Operations (spike-generator input, one every ``op_ms``): *learn(cue, content)*: the cue
+line and the content's 1-bits spike together, with plasticity on; *recall by cue*: the
+cue line alone; *recall by content*: any subset of a content's 1-bits. With plasticity off
+during recall (the model's learning rate is switched between phases, see
+:meth:`CA3Memory.set_learning`). The answer to an operation is the set of content_recall
+neurons that fire in its window, and the cue(s) of the cue_recall neurons that fire.
+
+Departures from the paper, kept explicit: the paper runs plasticity always and times the
+operations (3 ms input for learning, 1 ms for recall) so that recall leaves the weights
+unchanged; here a phase switch does that. Its content-driven cue recall fires every cue
+sharing at least one 1 with the fragment; here the LIF cue neurons integrate the
+fragment's bits, so the best-matching cue fires first and lateral inhibition (one step
+later) silences worse matches (equal or near-equal matches fire together, and their
+contents merge: the measured source of recall errors). Its separate merge/output layers
+are folded into content_recall. dt 0.1 ms instead of the paper's 1 ms, so the
+first-spike competition can resolve overlaps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from synaptica.engine.network import Network
+from synaptica.neurons import LIF
+from synaptica.neurons.parrot import Parrot
+from synaptica.plasticity.spike_terms import STDPWithSpikeTerms
+
+
+@dataclass
+class CA3Config:
+    """Sizes, timing (ms) and weights (pA) of :class:`CA3Memory` (module doc)."""
+
+    n_cue: int = 16
+    n_content: int = 64
+    dt: float = 0.01               # ms; fine enough for the first-spike competition of the cues
+    op_ms: float = 30.0            # one operation every op_ms: the inhibition of the last has decayed
+    recall_delay: float = 1.0      # cue_recall -> content_recall (ms)
+    tau_m: float = 3.0             # the paper's tau_m
+    tau_syn: float = 0.3           # the paper's tau_syn_E, tau_syn_I: strong inputs leave no tail
+    v_rest: float = -60.0
+    v_th: float = -57.0
+    t_ref: float = 5.0             # each neuron answers at most once per operation
+    w_drive: float = 2000.0        # one spike alone fires the target within a step
+    w_max: float = 50.0            # content -> cue: one matching bit peaks at 1.3 x (v_th - v_rest)
+    seed: int = 0
+
+
+class CA3Memory:
+    """Cue/content spiking associative memory (module doc). Build, then :meth:`run_ops`."""
+
+    def __init__(self, config: CA3Config, device: str = "cpu") -> None:
+        c = self.config = config
+        if c.n_cue < 1 or c.n_content < 1:
+            raise ValueError(f"CA3Memory: n_cue and n_content must be >= 1, got {c.n_cue}, {c.n_content}")
+        # the strong inhibition of one operation (hundreds of mV below rest) must have
+        # decayed, e^-8 of it, before the next
+        if c.op_ms < c.t_ref + c.recall_delay + 8 * c.tau_m:
+            raise ValueError(f"CA3Memory: op_ms ({c.op_ms}) must be at least t_ref + recall_delay + 8 tau_m "
+                             f"= {c.t_ref + c.recall_delay + 8 * c.tau_m} ms")
+        self.device = device
+        self.ops: list[tuple[float, np.ndarray]] = []
+        self.n_ops = 0
+
+    # -- operations ------------------------------------------------------------------
+    def _add(self, lines: np.ndarray) -> int:
+        self.ops.append((self.n_ops * self.config.op_ms, lines))
+        self.n_ops += 1
+        return self.n_ops - 1
+
+    def learn(self, cue: int, content: Sequence[int]) -> int:
+        """Schedule learning ``content`` (0/1 of length n_content) at ``cue``; its op index."""
+        return self._add(np.concatenate([[cue], self.config.n_cue + np.flatnonzero(self._bits(content))]))
+
+    def recall_by_cue(self, cue: int) -> int:
+        self._check_cue(cue)
+        return self._add(np.array([cue]))
+
+    def recall_by_content(self, fragment: Sequence[int]) -> int:
+        """Schedule recall from ``fragment`` (0/1, the known 1-bits of a content)."""
+        return self._add(self.config.n_cue + np.flatnonzero(self._bits(fragment)))
+
+    def _check_cue(self, cue: int) -> None:
+        if not (0 <= int(cue) < self.config.n_cue):
+            raise ValueError(f"CA3Memory: cue {cue} outside [0, {self.config.n_cue})")
+
+    def _bits(self, content: Sequence[int]) -> np.ndarray:
+        bits = np.asarray(content)
+        if bits.shape != (self.config.n_content,):
+            raise ValueError(f"CA3Memory: content of shape {bits.shape}, expected ({self.config.n_content},)")
+        if not np.isin(bits, (0, 1)).all():
+            raise ValueError("CA3Memory: content must hold only 0 and 1")
+        return bits
+
+    # -- network ---------------------------------------------------------------------
+    def build(self) -> None:
+        """The network with all scheduled operations as input spikes."""
+        c = self.config
+        for _, lines in self.ops:
+            if lines.size and lines[0] < c.n_cue:
+                self._check_cue(lines[0])
+        net = self.net = Network(dt=c.dt, seed=c.seed, dtype=torch.float64, device=self.device)
+        times = np.concatenate([np.full(len(lines), t) for t, lines in self.ops]) if self.ops else np.zeros(0)
+        ids = np.concatenate([lines for _, lines in self.ops]).astype(np.int64) if self.ops else np.zeros(0, int)
+        n_in = c.n_cue + c.n_content
+        source = net.add_spike_generator(n_in, times, ids, name="input")
+        relay = net.add_population(n_in, Parrot(), name="relay")
+        net.connect(source, relay, one_to_one=True, weight=1.0, delay=c.dt, name="input->relay")
+        cue_in, content_in = relay[:c.n_cue], relay[c.n_cue:]
+        lif = LIF(tau_m=c.tau_m, tau_exc=c.tau_syn, tau_inh=c.tau_syn, v_rest=c.v_rest, v_reset=c.v_rest,
+                  v_th=c.v_th, r_m=1.0, t_ref=c.t_ref)
+        self.cue = net.add_population(c.n_cue, lif, name="cue_recall")
+        self.content = net.add_population(c.n_content, lif, name="content_recall")
+        strong = c.w_drive
+        net.connect(cue_in, self.cue, one_to_one=True, weight=strong, delay=c.dt, name="cue_in->cue")
+        veto = 2.0 * c.n_content * c.w_max   # beats any number of matching content bits
+        if c.n_cue > 1:
+            others = 1.0 - np.eye(c.n_cue)
+            net.connect(cue_in, self.cue, weight=-veto * others, target="i_inh", delay=c.dt, sign="inhibitory",
+                        name="cue_in-|cue")
+            net.connect(self.cue, self.cue, weight=-veto * others, target="i_inh", delay=c.dt, sign="inhibitory",
+                        name="cue-|cue")
+        net.connect(content_in, self.content, one_to_one=True, weight=strong, delay=c.dt, name="content_in->content")
+        self.instar = STDPWithSpikeTerms(a_plus=3.0 * c.w_max, a_post=c.w_max, tau_plus=0.5, w_min=0.0,
+                                         w_max=c.w_max)
+        self.content_to_cue = net.connect(content_in, self.cue, weight=0.0, delay=c.dt, plasticity=self.instar,
+                                          name="content->cue")
+        self.outstar = STDPWithSpikeTerms(a_plus=strong, a_pre=strong, tau_plus=0.1, w_min=0.0, w_max=strong)
+        self.cue_to_content = net.connect(self.cue, self.content, weight=0.0, delay=c.recall_delay,
+                                          plasticity=self.outstar, name="cue->content")
+        self.cue_spikes = net.monitor_spikes(self.cue)
+        self.content_spikes = net.monitor_spikes(self.content)
+
+    def set_learning(self, on: bool) -> None:
+        for rule in (self.instar, self.outstar):
+            rule.values["learning_rate"] = 1.0 if on else 0.0
+
+    def run_until(self, op_end: int, learn: bool, backend: str = "auto") -> None:
+        """Simulate up to the end of operation ``op_end - 1`` with plasticity ``learn``."""
+        self.set_learning(learn)
+        end_ms = op_end * self.config.op_ms
+        remaining = end_ms - self.net.step * self.config.dt
+        if remaining > 1e-9:
+            self.net.run(round(remaining / self.config.dt) * self.config.dt, backend=backend)
+
+    # -- answers ---------------------------------------------------------------------
+    def _per_op(self, monitor, n: int) -> np.ndarray:
+        op = np.floor(monitor.steps * self.config.dt / self.config.op_ms + 1e-9).astype(np.int64)
+        out = np.zeros((self.n_ops, n), dtype=bool)
+        keep = op < self.n_ops
+        out[op[keep], np.asarray(monitor.ids)[keep]] = True
+        return out
+
+    def content_answers(self) -> np.ndarray:
+        """(n_ops, n_content) bool: content neurons that fired in each operation's window."""
+        return self._per_op(self.content_spikes, self.config.n_content)
+
+    def cue_answers(self) -> np.ndarray:
+        """(n_ops, n_cue) bool: cue neurons that fired in each operation's window."""
+        return self._per_op(self.cue_spikes, self.config.n_cue)
