@@ -252,7 +252,8 @@ def plot_recall(metrics: dict, p: dict, path: Path) -> None:
     _save(fig, path)
 
 
-def run_ca3_memory(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+def run_ca3_memory(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
+    """Functional test, then recall quality per seed; about a minute, so no checkpoint (the CLI passes none)."""
     total = p["n_seeds"] * len(KINDS) * len(p_grid(p))
     done = [0]
 
