@@ -55,6 +55,7 @@ BUILTINS: dict[str, str] = {
     "meta-neuron": "synaptica.experiments.meta_neuron",
     "delay-motifs": "synaptica.experiments.delay_motifs",
     "sdr-dendrites": "synaptica.experiments.sdr_dendrites",
+    "elm": "synaptica.experiments.elm",
     "ca3-memory": "synaptica.experiments.ca3_memory",
 }
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Two ways to train:
   :class:`synaptica.training.mixed.MixedTrainer` trains some projections by gradient
   while local rules change others.
 """
+from synaptica.training.elm import ELMLayer as ELMLayer, ELMState as ELMState, elm_step as elm_step
 from synaptica.training.delays import DelayedLinear, annealed_sigma, delay_kernel, integer_delay_current
 from synaptica.training.functional import lif_sequence, lif_sequence_reference, spike_linear
 from synaptica.training.layers import LeakyReadout, LIFLayer, LIFNeurons, RecurrentLIFLayer, SpikingMLP
