@@ -57,6 +57,7 @@ BUILTINS: dict[str, str] = {
     "sdr-dendrites": "synaptica.experiments.sdr_dendrites",
     "elm": "synaptica.experiments.elm",
     "ca3-memory": "synaptica.experiments.ca3_memory",
+    "hlop-continual": "synaptica.experiments.hlop_continual",
 }
 # ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,455 @@
+"""hlop-continual: permuted-pixel tasks learnt one after another by a spiking MLP, with HLOP.
+
+After Xiao, Meng, Zhang, He & Lin (2024), "Hebbian learning based orthogonal projection for
+continual learning of spiking neural networks", ICLR 2024 (mechanism:
+:mod:`synaptica.training.hlop`). Protocol of the paper's PMNIST experiment (authors' code,
+``spiking_train_pmnist.py``): ``n_tasks`` = 10 tasks, each the same images under its own
+fixed random pixel permutation (the first task permuted too), one shared 10-way classifier
+(domain-incremental), a bias-free LIF MLP ``pixels - hidden - hidden - 10`` (paper: 800,
+800), images fed as a constant input current for ``n_steps`` = 20 steps, plain SGD (lr 0.1,
+batch 64). Lateral neurons per layer: 80 / 200 / 100 for the first task (image input, first
+hidden, second hidden), then 70 per layer and task, 20 fewer every third task (70, 70, 50,
+50, 50, 30, ...), scaled by the layer width over the paper's (784, 800, 800) and by
+``lateral_scale``; Hebbian rates 1e-3 (input) and 1e-2 (hidden), momentum 0.9, 5
+iterations per batch.
+
+Methods, from the same initial weights per seed: ``finetune`` (plain sequential SGD),
+``ewc`` (Kirkpatrick et al. 2017, PNAS 114:3521: penalty ``lambda/2 sum_i F_i (theta_i -
+theta*_i)^2`` with the empirical diagonal Fisher of each finished task, summed over tasks,
+estimated from ``fisher_samples`` single-image gradients; the curvature ``lambda F_i`` is capped
+at ``1/lr`` so that plain SGD on the penalty cannot diverge), ``hlop`` and ``multitask`` (one
+network trained on all tasks jointly for the same number of passes: the upper bound).
+
+Metrics (Lopez-Paz & Ranzato 2017, "Gradient episodic memory for continual learning"), from
+the accuracy matrix ``R[i, j]`` (test accuracy on task j after training task i):
+``acc_<m> = mean_j R[T-1, j]`` and ``bwt_<m> = mean_{j<T-1} (R[T-1, j] - R[j, j])`` (negative:
+forgetting), means over ``n_seeds`` seeds with ``_std`` (sample std); ``acc_multitask``;
+``lateral_neurons_layer<l>``; ``hebbian_orthonormality_error`` (max |U U^T - I| of the raw
+lateral weights). Spikes: the hidden neurons of the first seed's final HLOP network on ten
+test images of the first task, one image after another (1 ms per step).
+
+Departures from the paper: (1) surrogate-gradient BPTT through the project's LIF layers
+(``beta`` 0.95 per step, threshold ``threshold``) and a cross-entropy on output spike counts,
+instead of DSR training with a non-spiking weighted-rate readout; (2) the lateral neurons
+learn after each task, over ``hebb_epochs`` passes of the task's training activity, rather
+than alongside the task's SGD epoch (same rule and rates; the subspace is learnt on the
+final representation); (3) the projection uses an orthonormalised basis of the lateral
+weights (see the mechanism's doc); (4) data: the default is the 8x8 scikit-learn digits
+(1797 images, 1400 train / 397 test per task, hidden 100, ``epochs_per_task`` passes) so
+that 3 seeds x 4 methods x 10 tasks run in minutes; ``data = "mnist"`` uses the MNIST test
+split at /work/shared/data/mnist (8000 train / 2000 test per task, the only MNIST split
+available here, against the paper's 60000 / 10000).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synaptica.config import MAX_SEED, ConfigError, Field, check_memory, check_work, first_problem
+from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
+
+SEQUENTIAL = ("finetune", "ewc", "hlop")
+METHODS = (*SEQUENTIAL, "multitask")
+MNIST_DIR = "/work/shared/data/mnist"
+DEFAULT_SPLIT = {"digits": (1400, 0), "mnist": (8000, 2000)}
+N_PIXELS = {"digits": 64, "mnist": 784}
+# the paper's lateral-neuron schedule (authors' code), for layer inputs of width 784 / 800 / 800
+PAPER_WIDTHS = (784, 800, 800)
+PAPER_FIRST = (80, 200, 100)
+PAPER_INCREMENT, PAPER_DECREASE, DECREASE_EVERY = 70, 20, 3
+
+SCHEMA = {
+    "data": Field(str, "digits", "'digits' (scikit-learn 8x8), 'mnist' (/work/shared/data/mnist) or an MNIST IDX folder"),
+    "n_tasks": Field(int, 10, "permuted-pixel tasks learnt in sequence (paper: 10)", minimum=2, maximum=10),
+    "n_train": Field(int, 0, "training images per task (0: 1400 digits, 8000 MNIST)", minimum=0, maximum=10**7),
+    "n_test": Field(int, 0, "test images per task (0: the other 397 digits, 2000 MNIST)", minimum=0, maximum=10**7),
+    "hidden": Field(list[int], [100, 100], "hidden LIF layer widths (paper: [800, 800])", minimum=1, maximum=10**5,
+                    max_length=8),
+    "n_steps": Field(int, 20, "time steps per image (constant input current)", minimum=1, maximum=10**4),
+    "beta": Field(float, 0.95, "membrane decay per step", minimum=0.0, maximum=1.0, exclusive_minimum=True,
+                  exclusive_maximum=True),
+    "threshold": Field(float, 0.3, "firing threshold (input-current units; paper Vth 0.3)", minimum=0.0,
+                       maximum=100.0, exclusive_minimum=True),
+    "epochs_per_task": Field(int, 4, "SGD passes over each task's training images (paper: 1 on 60000)", minimum=1,
+                             maximum=10**4),
+    "batch_size": Field(int, 64, "minibatch size (paper: 64)", minimum=1, maximum=10**6),
+    "lr": Field(float, 0.003, "SGD learning rate (paper: 0.1 on rate logits; ours are spike counts)", minimum=0.0,
+                maximum=10.0, exclusive_minimum=True),
+    "ewc_lambda": Field(float, 100.0, "EWC penalty strength lambda", minimum=0.0, maximum=1e9),
+    "fisher_samples": Field(int, 200, "training images per task for EWC's diagonal Fisher", minimum=1,
+                            maximum=10**6),
+    "lateral_scale": Field(float, 1.0, "multiplies the paper's width-scaled lateral-neuron counts", minimum=0.0,
+                           maximum=100.0),
+    "hebb_epochs": Field(int, 20, "passes of Hebbian learning over a finished task's activity", minimum=1,
+                         maximum=10**4),
+    "hebb_lr_input": Field(float, 1e-3, "Hebbian rate of the image-input layer (paper: 1e-3)", minimum=0.0,
+                           maximum=10.0, exclusive_minimum=True),
+    "hebb_lr_hidden": Field(float, 1e-2, "Hebbian rate of hidden-layer inputs (paper: 1e-2)", minimum=0.0,
+                            maximum=10.0, exclusive_minimum=True),
+    "hebb_iterations": Field(int, 5, "Hebbian updates per minibatch (paper: 5)", minimum=1, maximum=1000),
+    "n_seeds": Field(int, 3, "independent repetitions (split, permutations, initial weights)", minimum=1,
+                     maximum=1000),
+    "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
+}
+
+
+def _kind(data: str) -> str:
+    return "digits" if data == "digits" else "mnist"
+
+
+def _split(p: dict) -> tuple[int, int]:
+    n_train, n_test = DEFAULT_SPLIT[_kind(p["data"])]
+    return p["n_train"] or n_train, p["n_test"] or n_test
+
+
+def lateral_schedule(widths: list[int], n_tasks: int, scale: float) -> list[list[int]]:
+    """Lateral neurons added after each task but the last, per layer: ``[task][layer]``.
+
+    widths: input width of every layer (pixels, then the hidden widths). The paper's counts
+    (first hidden-layer input: 200, the classifier's input: 100, any layer between: 200) are
+    scaled by ``width / paper width`` and ``scale``; a non-zero paper count keeps >= 1 neuron.
+    """
+    n = len(widths)
+    first = [PAPER_FIRST[0]] + [PAPER_FIRST[2] if i == n - 1 else PAPER_FIRST[1] for i in range(1, n)]
+    paper_width = [PAPER_WIDTHS[0]] + [PAPER_WIDTHS[1]] * (n - 1)
+    schedule = []
+    for task in range(n_tasks - 1):
+        counts = first if task == 0 else [PAPER_INCREMENT - PAPER_DECREASE * (task // DECREASE_EVERY)] * n
+        schedule.append([0 if c <= 0 or scale == 0 else max(1, int(round(scale * c * w / pw)))
+                         for c, w, pw in zip(counts, widths, paper_width)])
+    return schedule
+
+
+def _check_lateral(p: dict) -> str | None:
+    widths = [N_PIXELS[_kind(p["data"])], *p["hidden"]]
+    totals = np.sum(lateral_schedule(widths, p["n_tasks"], p["lateral_scale"]), axis=0)
+    for layer, (total, width) in enumerate(zip(totals, widths)):
+        if total > width:
+            return (f"key 'lateral_scale': {p['lateral_scale']:g} asks for {int(total)} lateral neurons on layer "
+                    f"{layer} over {p['n_tasks']} tasks, more than its input dimension {width}")
+    return None
+
+
+def _check_budget(p: dict) -> str | None:
+    """Refuse data, activations or multiply-adds beyond the limits (MNIST sizes for a folder)."""
+    n_train, n_test = _split(p)
+    widths = [N_PIXELS[_kind(p["data"])], *p["hidden"], 10]
+    weights = float(sum(a * b for a, b in zip(widths, widths[1:])))
+    data_bytes = 4.0 * p["n_tasks"] * (n_train + n_test) * widths[0]
+    activations = 4.0 * 6 * p["n_steps"] * min(p["batch_size"], n_train * p["n_tasks"]) * sum(widths)
+    passes = 2 * len(SEQUENTIAL) * p["epochs_per_task"]  # three sequential methods + the joint run (same images)
+    work = float(p["n_seeds"]) * passes * p["n_tasks"] * n_train * p["n_steps"] * weights * 3
+    return first_problem(
+        check_memory("n_train", f"{p['n_tasks']} tasks x {n_train + n_test} images x {widths[0]} pixels plus "
+                     f"activations of {p['n_steps']} steps", data_bytes + activations + 16 * weights),
+        check_work("epochs_per_task", f"n_seeds x methods x epochs_per_task x n_tasks x {n_train} images x "
+                   f"{p['n_steps']} steps x {weights:.3g} weights", work),
+    )
+
+
+# ---------------------------------------------------------------------------------- data
+
+def load_tasks(p: dict, seed: int) -> dict:
+    """One seed's tasks: ``x_train (n, P)``, ``y_train``, ``x_test``, ``y_test`` (unpermuted,
+    in [0, 1]) and ``perms`` (n_tasks, P): task k shows ``x[:, perms[k]]``."""
+    from synaptica.datasets import load_images
+
+    source = MNIST_DIR if p["data"] == "mnist" else p["data"]
+    try:
+        images, labels, _ = load_images(source)
+    except ValueError as error:
+        raise ConfigError(f"key 'data': {error}") from None
+    if images.shape[1] != N_PIXELS[_kind(p["data"])]:
+        raise ConfigError(f"key 'data': {source} holds images of {images.shape[1]} pixels, expected "
+                          f"{N_PIXELS[_kind(p['data'])]}")
+    rng = np.random.default_rng(seed)
+    n_train, n_test = _split(p)
+    n_test = n_test or len(images) - n_train
+    if n_train < 1 or n_test < 1 or n_train + n_test > len(images):
+        raise ConfigError(f"keys 'n_train', 'n_test': {n_train} + {n_test} images per task, the data has "
+                          f"{len(images)} (each needs at least one)")
+    order = rng.permutation(len(images)) if _kind(p["data"]) == "digits" else np.arange(len(images))
+    train, test = order[:n_train], order[len(images) - n_test:]
+    perms = np.stack([rng.permutation(images.shape[1]) for _ in range(p["n_tasks"])])
+    as_x = partial(torch.as_tensor, dtype=torch.float32)
+    return {"x_train": as_x(images[train]), "y_train": torch.as_tensor(labels[train]),
+            "x_test": as_x(images[test]), "y_test": torch.as_tensor(labels[test]), "perms": torch.as_tensor(perms)}
+
+
+# ------------------------------------------------------------------------------ training
+
+def make_model(p: dict, n_in: int, generator: torch.Generator):
+    """Bias-free LIF MLP ``n_in - hidden - 10`` (as the paper's), weights uniform +-1/sqrt(fan_in)."""
+    from synaptica.training.layers import SpikingMLP
+
+    model = SpikingMLP([n_in, *p["hidden"], 10], bias=False, beta=p["beta"], threshold=p["threshold"])
+    with torch.no_grad():
+        for layer in model.layers:
+            w = layer.linear.weight
+            w.copy_((2 * torch.rand(w.shape, generator=generator) - 1) / w.shape[1] ** 0.5)
+    return model
+
+
+def _encode(x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """(B, P) intensities -> (T, B, P): a constant input current, as the paper feeds images."""
+    return x.unsqueeze(0).expand(n_steps, *x.shape)
+
+
+def train_sgd(model, x, y, p: dict, generator, phase: str, penalty=None, project=None) -> None:
+    """SGD on the spike-count cross-entropy (+ ``penalty(model)``); ``project()`` edits the
+    gradients before each step. Non-finite losses or weights raise NonFiniteError."""
+    from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
+    from synaptica.training.losses import spike_count_cross_entropy
+
+    params = [q for q in model.parameters() if q.requires_grad]
+    optimiser = torch.optim.SGD(params, lr=p["lr"])
+    for epoch in range(p["epochs_per_task"]):
+        order = torch.randperm(len(x), generator=generator)
+        for step, start in enumerate(range(0, len(x), p["batch_size"])):
+            idx = order[start:start + p["batch_size"]]
+            loss = spike_count_cross_entropy(model(_encode(x[idx], p["n_steps"])), y[idx])
+            if penalty is not None:
+                loss = loss + penalty(model)
+            require_finite_loss(loss, experiment="hlop-continual", phase=phase, epoch=epoch, step=step)
+            optimiser.zero_grad()
+            loss.backward()
+            if project is not None:
+                project()
+            optimiser.step()
+        require_finite_parameters(params, experiment="hlop-continual", phase=phase, epoch=epoch)
+
+
+@torch.no_grad()
+def accuracy(model, x, y, n_steps: int) -> float:
+    correct = 0
+    for start in range(0, len(x), 500):
+        counts = model(_encode(x[start:start + 500], n_steps)).sum(0)
+        correct += int((counts.argmax(1) == y[start:start + 500]).sum())
+    return correct / len(x)
+
+
+@torch.no_grad()
+def layer_inputs(model, x: torch.Tensor, n_steps: int, batch: int = 500) -> list[torch.Tensor]:
+    """Presynaptic activity of every layer: the image (a constant current) and the hidden
+    layers' rates (spikes per step, averaged over the ``n_steps`` steps); [(n, width_l)]."""
+    model.keep_hidden = True
+    parts: list[list[torch.Tensor]] = [[] for _ in model.layers]
+    for start in range(0, len(x), batch):
+        xb = x[start:start + batch]
+        model(_encode(xb, n_steps))
+        parts[0].append(xb)
+        for i, spikes in enumerate(model.hidden_spikes[:-1]):
+            parts[i + 1].append(spikes.mean(0))
+    model.keep_hidden = False
+    return [torch.cat(ps) for ps in parts]
+
+
+class EWC:
+    """Elastic weight consolidation (Kirkpatrick et al. 2017): after each task, the empirical
+    diagonal Fisher ``F_i = mean_n (d log p(y_n | x_n) / d theta_i)^2`` (one image per
+    gradient) is added to the running sum and the weights become the anchor (Huszar 2018's
+    sum of penalties around the latest weights, the usual compact form)."""
+
+    def __init__(self, strength: float, lr: float) -> None:
+        self.strength, self.lr = strength, lr
+        self.fisher: list[torch.Tensor] | None = None
+        self.anchor: list[torch.Tensor] = []
+
+    def consolidate(self, model, x, y, n_samples: int, n_steps: int, generator) -> None:
+        from synaptica.training.losses import spike_count_cross_entropy
+
+        params = list(model.parameters())
+        fisher = [torch.zeros_like(q) for q in params]
+        idx = torch.randperm(len(x), generator=generator)[:n_samples]
+        for i in idx.tolist():
+            model.zero_grad()
+            spike_count_cross_entropy(model(_encode(x[i:i + 1], n_steps)), y[i:i + 1]).backward()
+            for f, q in zip(fisher, params):
+                f += q.grad.detach() ** 2
+        model.zero_grad()
+        fisher = [f / len(idx) for f in fisher]
+        self.fisher = fisher if self.fisher is None else [a + b for a, b in zip(self.fisher, fisher)]
+        self.anchor = [q.detach().clone() for q in params]
+
+    def penalty(self, model) -> torch.Tensor:
+        """``1/2 sum_i min(lambda F_i, 1/lr) (theta_i - theta*_i)^2``: an SGD step on a quadratic
+        of curvature c overshoots its minimum when lr c > 2, so the curvature is capped at 1/lr
+        (one step then returns a weight exactly to its anchor); without the cap the penalty
+        diverges for lambda above about 2 / (lr max F) (max F ~ 70 here, a few units of lambda)."""
+        cap = 1.0 / self.lr
+        return 0.5 * sum(((q - a) ** 2 * (self.strength * f).clamp(max=cap)).sum()
+                         for q, a, f in zip(model.parameters(), self.anchor, self.fisher))
+
+
+def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> dict:
+    """Train ``method`` task after task; returns ``R`` (n_tasks, n_tasks) and extras."""
+    from synaptica.training.hlop import HLOP
+
+    model = copy.deepcopy(initial)
+    n_tasks = p["n_tasks"]
+    generator = torch.Generator().manual_seed(1000 * seed + SEQUENTIAL.index(method))
+    R = np.zeros((n_tasks, n_tasks))
+    ewc = EWC(p["ewc_lambda"], p["lr"]) if method == "ewc" else None
+    hlop = None
+    if method == "hlop":
+        lrs = [p["hebb_lr_input"]] + [p["hebb_lr_hidden"]] * len(p["hidden"])
+        hlop = HLOP([layer.linear for layer in model.layers], lrs, iterations=p["hebb_iterations"])
+        widths = [d["x_train"].shape[1], *p["hidden"]]
+        schedule = lateral_schedule(widths, n_tasks, p["lateral_scale"])
+    tests = [d["x_test"][:, perm] for perm in d["perms"]]
+    for task in range(n_tasks):
+        x = d["x_train"][:, d["perms"][task]]
+        penalty = ewc.penalty if ewc is not None and ewc.fisher is not None else None
+        project = hlop.project_gradients if hlop is not None and task > 0 else None
+        train_sgd(model, x, d["y_train"], p, generator, f"{method} task {task + 1}", penalty, project)
+        R[task] = [accuracy(model, xt, d["y_test"], p["n_steps"]) for xt in tests]
+        if task < n_tasks - 1:
+            if ewc is not None:
+                ewc.consolidate(model, x, d["y_train"], p["fisher_samples"], p["n_steps"], generator)
+            if hlop is not None:
+                hlop.add_neurons(schedule[task], generator)
+                activity = layer_inputs(model, x, p["n_steps"])
+                for _ in range(p["hebb_epochs"]):
+                    order = torch.randperm(len(x), generator=generator)
+                    hlop.learn([a[order[s:s + p["batch_size"]]] for a in activity]
+                               for s in range(0, len(x), p["batch_size"]))
+                hlop.freeze()
+        tick()
+    out = {"R": R, "model": model}
+    if hlop is not None:
+        out["lateral"] = hlop.n_neurons()
+        out["orthonormality"] = max(s.orthonormality_error() for s in hlop.subspaces)
+    return out
+
+
+def acc_bwt(R: np.ndarray) -> tuple[float, float]:
+    """ACC and BWT of Lopez-Paz & Ranzato (2017) from the accuracy matrix R[trained, tested]."""
+    last = R[-1]
+    return float(last.mean()), float(np.mean(last[:-1] - np.diag(R)[:-1]))
+
+
+def run_seed(p: dict, seed: int, tick) -> dict:
+    d = load_tasks(p, seed)
+    initial = make_model(p, d["x_train"].shape[1], torch.Generator().manual_seed(seed))
+    out: dict = {}
+    for method in SEQUENTIAL:
+        result = run_sequential(method, initial, d, p, seed, tick)
+        out[f"R_{method}"] = result["R"]
+        out[f"acc_{method}"], out[f"bwt_{method}"] = acc_bwt(result["R"])
+        if method == "hlop":
+            out["lateral"], out["hebbian_orthonormality_error"] = result["lateral"], result["orthonormality"]
+            out["hlop_model"] = result["model"]
+    joint = copy.deepcopy(initial)
+    x_all = torch.cat([d["x_train"][:, perm] for perm in d["perms"]])
+    y_all = d["y_train"].repeat(p["n_tasks"])
+    train_sgd(joint, x_all, y_all, p, torch.Generator().manual_seed(1000 * seed + 99), "multitask")
+    out["acc_multitask"] = float(np.mean([accuracy(joint, d["x_test"][:, perm], d["y_test"], p["n_steps"])
+                                          for perm in d["perms"]]))
+    tick()
+    out["first_test"] = d["x_test"][:10, d["perms"][0]]
+    return out
+
+
+# ------------------------------------------------------------------------------ reporting
+
+def summarise(per_seed: list[dict]) -> dict[str, float]:
+    metrics: dict[str, float] = {"n_seeds": len(per_seed)}
+    for key in [f"acc_{m}" for m in METHODS] + [f"bwt_{m}" for m in SEQUENTIAL] + ["hebbian_orthonormality_error"]:
+        values = np.array([s[key] for s in per_seed], dtype=float)
+        metrics[key] = float(values.mean())
+        metrics[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    for layer, count in enumerate(per_seed[0]["lateral"]):
+        metrics[f"lateral_neurons_layer{layer}"] = count
+    return metrics
+
+
+def plot_matrices(per_seed: list[dict], path: Path) -> None:
+    """Mean accuracy matrix R (task trained x task tested) of each sequential method."""
+    from synaptica.plotting import _new_figure, _save
+
+    fig = _new_figure(13.0, 4.2, left=0.05)
+    fig.subplots_adjust(wspace=0.25, bottom=0.14, right=0.93)
+    for k, method in enumerate(SEQUENTIAL):
+        ax = fig.add_subplot(1, 3, k + 1)
+        R = np.mean([s[f"R_{method}"] for s in per_seed], axis=0)
+        image = ax.imshow(100 * R, vmin=0, vmax=100, cmap="viridis")
+        n = len(R)
+        if n <= 10:
+            for i in range(n):
+                for j in range(i + 1):
+                    ax.text(j, i, f"{100 * R[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
+        ax.set_xticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
+        ax.set_yticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
+        ax.set_xlabel("task tested")
+        ax.set_ylabel("after training task")
+        ax.set_title(f"{method}: accuracy (%), mean of {len(per_seed)} seeds", fontsize=9)
+    fig.colorbar(image, ax=fig.axes, fraction=0.02)
+    _save(fig, path)
+
+
+def plot_bars(metrics: dict, path: Path) -> None:
+    """ACC and BWT per method, mean +- sample std over seeds, seeds' spread as error bars."""
+    from synaptica.plotting import _new_figure, _save
+
+    fig = _new_figure(9.0, 3.8, left=0.08)
+    fig.subplots_adjust(wspace=0.3, bottom=0.14)
+    for k, (name, methods) in enumerate((("acc", METHODS), ("bwt", SEQUENTIAL))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        values = [100 * metrics[f"{name}_{m}"] for m in methods]
+        ax.bar(range(len(methods)), values, yerr=[100 * metrics[f"{name}_{m}_std"] for m in methods], capsize=4,
+               color=["tab:grey", "tab:orange", "tab:green", "tab:blue"][:len(methods)])
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.1f}", ha="center", va="bottom" if v >= 0 else "top", fontsize=8)
+        ax.set_xticks(range(len(methods)), methods)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylabel(f"{name.upper()} (%)")
+        ax.set_title(f"{name.upper()} over {int(metrics['n_seeds'])} seeds (mean +- std)", fontsize=9)
+    _save(fig, path)
+
+
+def run_hlop_continual(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
+    t0 = time.perf_counter()
+    total, done = p["n_seeds"] * (len(SEQUENTIAL) * p["n_tasks"] + 1), [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+    from synaptica.analysis._threads import limit_threads
+
+    # digits-sized layers: a wider thread pool costs more than it computes (cf. brain-modes)
+    n_threads = 1 if max([N_PIXELS[_kind(p["data"])], *p["hidden"]]) <= 256 else torch.get_num_threads()
+    with limit_threads(n_threads):
+        per_seed = [run_seed(p, p["seed"] + k, tick) for k in range(p["n_seeds"])]
+        first = per_seed[0]
+        model = first["hlop_model"]
+        model.keep_hidden = True
+        with torch.no_grad():
+            model(_encode(first["first_test"], p["n_steps"]))
+        hidden = torch.cat(model.hidden_spikes[:-1], dim=2)  # (T, 10 images, sum(hidden))
+        model.keep_hidden = False
+    metrics = summarise(per_seed)
+    metrics["run_s"] = time.perf_counter() - t0
+    steps, images, ids = np.nonzero(hidden.numpy())
+    times = images * p["n_steps"] + steps + 0.5  # images one after another, 1 ms per step
+    edges = np.cumsum([0, *p["hidden"]])
+    groups = {f"hidden{i + 1}": (int(a), int(b)) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))}
+    figures = {"accuracy_matrices.png": partial(plot_matrices, per_seed),
+               "acc_bwt.png": partial(plot_bars, metrics)}
+    return ExperimentResult(times.astype(float), ids.astype(np.int64), int(edges[-1]),
+                            float(hidden.shape[1] * p["n_steps"]), metrics, groups=groups, figures=figures)
+
+
+EXPERIMENT = Experiment(
+    name="hlop-continual",
+    summary="permuted-pixel continual learning of a spiking MLP: HLOP vs fine-tuning, EWC and multitask",
+    schema=SCHEMA,
+    run=run_hlop_continual,
+    checks=(_check_lateral, _check_budget),
+)
