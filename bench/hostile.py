@@ -67,6 +67,8 @@ BASES: dict[str, list[str]] = {
     "sym-stdp-digits": ["n_exc=10", "n_train=20", "n_test=20"],
     "elm": ["adding_lengths=[20]", "adding_batches=2", "adding_test=20", "digits_epochs=1", "n_train=64", "n_test=32",
             "n_memory=4", "n_seeds=1"],
+    "hlop-continual": ["n_seeds=1", "n_tasks=2", "hidden=[40,40]", "n_train=200", "n_test=100", "epochs_per_task=1",
+                       "n_steps=10", "fisher_samples=50"],
     "ca3-memory": ["n_content=16", "p_max=4", "p_step=2", "n_fractions=2", "n_seeds=1"],
     "sdr-dendrites": ["mc_cells=4", "segments_per_cell=4", "mc_steps=200", "union_cells=2", "is_samples=500"],
 }
