@@ -20,6 +20,7 @@ KERNEL_NAMES = {"traces_pre": "tpre", "traces_post": "tpost", "synapse_state": "
 def rule_functions(net) -> list:
     """Checked functions to emit into the generated module (with their helpers)."""
     out = [weight_change_description()]
+    out.extend(type(mod).description() for mod in net.modulators.values() if hasattr(mod, "sources"))
     for pop in net.populations:
         if pop.intrinsic is not None:
             out.append(type(pop.intrinsic).description())
@@ -91,15 +92,34 @@ def _rule_arguments(loop, p: int) -> None:
 def lower_UpdateModulator(loop, op) -> None:
     """Decay, this step's scheduled pulses, and ``gain`` per spike of the source group."""
     m, emit = op.modulator, loop.emit
+    _emit_pulses(loop, m)
+    emit("    for b in range(batch):")
+    drive = "" if op.source is None else f" + mod{m}_k[1] * g{op.source}_nfired[b]"
+    emit(f"        mod{m}[b] = mod{m}[b] * mod{m}_k[0] + pulse{drive}")
+
+
+def _emit_pulses(loop, m: int) -> None:
+    """``pulse``: the sum of modulator m's pulses scheduled for this step."""
+    emit = loop.emit
     loop.arguments.extend([f"mod{m}", f"mod{m}_k", f"mod{m}_psteps", f"mod{m}_pamounts", f"mod{m}_ptr"])
     emit("    pulse = 0.0")
     emit(f"    while mod{m}_ptr[0] < mod{m}_psteps.shape[0] and mod{m}_psteps[mod{m}_ptr[0]] <= step:")
     emit(f"        if mod{m}_psteps[mod{m}_ptr[0]] == step:")
     emit(f"            pulse += mod{m}_pamounts[mod{m}_ptr[0]]")
     emit(f"        mod{m}_ptr[0] += 1")
+
+
+def lower_UpdateAstrocyte(loop, op) -> None:
+    """The astrocyte's checked update with the drive sum_g w_g N_g / dt of its covered groups.
+    ``mod{m}_k`` holds (decay, gain, dt, tau, bias, w_g...) (``Astrocyte.kernel_constants``)."""
+    m, emit = op.modulator, loop.emit
+    _emit_pulses(loop, m)
+    loop.arguments.extend(f"g{g}_nfired" for g in op.sources)
+    drive = " + ".join(f"mod{m}_k[{5 + k}] * g{g}_nfired[b]" for k, g in enumerate(op.sources))
+    update = [mod for mod in loop.network.modulators.values()][m].description().mangled
     emit("    for b in range(batch):")
-    drive = "" if op.source is None else f" + mod{m}_k[1] * g{op.source}_nfired[b]"
-    emit(f"        mod{m}[b] = mod{m}[b] * mod{m}_k[0] + pulse{drive}")
+    emit(f"        mod{m}[b] = {update}(mod{m}[b], ({drive}) / mod{m}_k[2], pulse, mod{m}_k[2], mod{m}_k[3], "
+         f"mod{m}_k[4])")
 
 
 def lower_DecayTraces(loop, op) -> None:
@@ -219,6 +239,10 @@ def lower_TrialStart(loop, op) -> None:
     for r in range(len(net.receptor_buffers)):
         loop.arguments.append(f"rb{r}")
         emit(f"        rb{r}[:, :, :] = 0.0")
+    for m, mod in enumerate(net.modulators.values()):
+        for block in getattr(mod, "state_blocks", tuple)():   # network-wide mechanisms (astrocytes)
+            loop.arguments.append(f"mod{m}")
+            emit(f"        mod{m}[:] = {float(block.initial[0])!r}")
     for p, proj in enumerate(net.projections):
         for block in proj.state_blocks():   # each mechanism's declared initial values
             name = f"p{p}_{KERNEL_NAMES[block.key]}"

@@ -513,7 +513,7 @@ class Network:
         last_trial = (self.step + max(chunk, 1) - 1) // self.trial_steps if self.trial_steps else 0
         for m, mod in enumerate(self.modulators.values()):
             v[f"mod{m}"] = mod.value.numpy()
-            v[f"mod{m}_k"] = np.array([mod.decay, mod.gain])
+            v[f"mod{m}_k"] = np.array([mod.decay, mod.gain, *getattr(mod, "kernel_constants", ())])
             if np.shape(mod.pulse_steps) != np.shape(mod.pulse_amounts) or np.ndim(mod.pulse_steps) != 1:
                 raise ValueError(f"Modulator '{mod.name}': pulse_steps and pulse_amounts must be 1-D and as long "
                                  f"as each other (use Modulator.deliver)")

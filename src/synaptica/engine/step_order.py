@@ -17,6 +17,8 @@ of step t-1):
 5. :class:`Propagate` -- spikes (scaled by short-term plasticity, if any) go into the ring
    buffers at t + delay (delay >= 1 step);
 6. :class:`UpdateModulator` -- neuromodulators decay, take pulses and source spikes;
+   :class:`UpdateAstrocyte` -- astrocytes integrate the spikes of the groups they cover
+   (:mod:`synaptica.plasticity.astrocyte`);
 7. per plastic projection: :class:`DecayTraces`, :class:`PreSpikeEvents` (rule on the
    synapses of presynaptic neurons that spiked, then their traces), :class:`PostSpikeEvents`
    (likewise for postsynaptic spikes; it sees the presynaptic traces of this step),
@@ -76,6 +78,12 @@ class Propagate(Operation):
 class UpdateModulator(Operation):
     modulator: int
     source: int | None   # group whose spikes drive it
+
+
+@dataclass(frozen=True)
+class UpdateAstrocyte(Operation):
+    modulator: int
+    sources: tuple[int, ...]   # covered groups, in the order of the astrocyte's weights
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,10 @@ def step_operations(net) -> list[Operation]:
         ops.append(Propagate(p, groups.index(proj.pre), net.receptor_buffers.index((proj.post, proj.target)),
                              proj.stp is not None))
     for m, mod in enumerate(net.modulators.values()):
-        ops.append(UpdateModulator(m, None if mod.source is None else groups.index(mod.source)))
+        if hasattr(mod, "sources"):   # an astrocyte
+            ops.append(UpdateAstrocyte(m, tuple(groups.index(group) for group, _ in mod.sources)))
+        else:
+            ops.append(UpdateModulator(m, None if mod.source is None else groups.index(mod.source)))
     for p, proj in enumerate(net.projections):
         rule = proj.plasticity
         if rule is None:

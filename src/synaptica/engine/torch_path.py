@@ -18,7 +18,7 @@ import torch
 from synaptica.engine.population import SpikeGeneratorInput
 from synaptica.primitives import torch_primitives
 from synaptica.engine.step_order import step_operations
-from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_modulator
+from synaptica.engine.torch_plasticity import TorchRule, start_trial, stp_efficacy, update_astrocyte, update_modulator
 from synaptica.primitives.surrogate import Surrogate
 
 #: Engine populations default to SuperSpike with width 0.1 mV (slope 10 / mV).
@@ -88,6 +88,8 @@ class TorchStep:
                                   for p in net.populations if p.intrinsic is not None}
         self.operations = [(getattr(self, f"lower_{type(op).__name__}"), op) for op in step_operations(net)]
         self.modulators = list(net.modulators.values())
+        self.astrocyte_updates = {m: type(mod).description().build(primitives)
+                                  for m, mod in enumerate(self.modulators) if hasattr(mod, "sources")}
         self.currents = [torch.as_tensor(c.values, dtype=net.dtype, device=device) for c in net.currents]
         self.poisson_probability: dict[tuple[int, int], torch.Tensor] = {}
         self.recorded: dict[tuple[str, int], list] = {}   # monitor -> device tensors of this chunk
@@ -220,6 +222,9 @@ class TorchStep:
 
     def lower_UpdateModulator(self, op) -> None:
         update_modulator(self.modulators[op.modulator], self.step)
+
+    def lower_UpdateAstrocyte(self, op) -> None:
+        update_astrocyte(self.modulators[op.modulator], self.step, self.astrocyte_updates[op.modulator])
 
     def lower_DecayTraces(self, op) -> None:
         self.rules[op.projection].decay_traces()

@@ -23,6 +23,13 @@ def update_modulator(mod, step: int) -> None:
     mod.value.copy_(value)
 
 
+def update_astrocyte(astro, step: int, update) -> None:
+    """The astrocyte's checked update with the drive sum_g w_g N_g / dt of its covered groups."""
+    drive = sum(weight * group.spikes.detach().sum(1).to(astro.value.dtype) for group, weight in astro.sources)
+    value = update(astro.value, drive / astro.dt, astro.pulses_at(step), astro.dt, astro.tau, astro.bias)
+    astro.value.copy_(value)
+
+
 class TorchRule:
     """One projection's rule, ready to run step by step on tensors."""
 
@@ -161,6 +168,9 @@ def start_trial(net, rings: list, rules: list, step: int) -> None:
                 ring[slot] = torch.zeros_like(ring[slot])
         for proj in net.projections:
             proj.reset_plastic_state()
+        for mod in net.modulators.values():   # network-wide mechanisms (astrocytes)
+            for block in getattr(mod, "state_blocks", tuple)():
+                mod.value.fill_(float(block.initial[0]))
         for rule in rules:
             if rule.rule.normalize is not None and rule.rule.normalize_every is None:
                 rule.normalize()

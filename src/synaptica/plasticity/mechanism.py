@@ -14,7 +14,8 @@ comes next (astrocytes, structural plasticity), tell the engine three things the
   calls then (see :mod:`synaptica.engine.description`). Events: ``"pre_spike"``,
   ``"post_spike"``, ``"step"`` (rules), ``"transmit"`` (a presynaptic spike crossing a
   projection: short-term plasticity), ``"after_update"`` (a population's new state:
-  intrinsic plasticity);
+  intrinsic plasticity), ``"activity"`` (the spikes of the groups a network-wide
+  mechanism integrates, once per step: astrocytes);
 * :meth:`reads` -- the variables they read that they do not own: postsynaptic state
   variables and network modulators.
 """
@@ -25,13 +26,14 @@ from typing import Mapping, Protocol
 
 from synaptica.engine.description import CheckedFunction
 
-EVENTS = ("pre_spike", "post_spike", "step", "transmit", "after_update")
+EVENTS = ("pre_spike", "post_spike", "step", "transmit", "after_update", "activity")
 
 
 @dataclass(frozen=True)
 class StateBlock:
-    """State a mechanism owns: ``names`` (one row each) over ``over`` ("pre", "post" or
-    "synapse"), starting (and restarting at each trial) from ``initial``."""
+    """State a mechanism owns: ``names`` (one row each) over ``over`` ("pre", "post",
+    "synapse", or "network": one value per batch entry, e.g. an astrocyte's calcium),
+    starting (and restarting at each trial) from ``initial``."""
 
     key: str
     over: str
@@ -39,8 +41,9 @@ class StateBlock:
     initial: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if self.over not in ("pre", "post", "synapse"):
-            raise ValueError(f"StateBlock '{self.key}': over must be 'pre', 'post' or 'synapse', got {self.over!r}")
+        if self.over not in ("pre", "post", "synapse", "network"):
+            raise ValueError(f"StateBlock '{self.key}': over must be 'pre', 'post', 'synapse' or 'network', "
+                             f"got {self.over!r}")
         if len(self.initial) != len(self.names):
             raise ValueError(f"StateBlock '{self.key}': one initial value per variable")
 
