@@ -178,8 +178,9 @@ def escape_noise_sequence(current: torch.Tensor, uniform: torch.Tensor, beta: to
     if not all(t.device.type == "cpu" and t.dtype == current.dtype for t in tensors) \
             or current.dtype not in (torch.float32, torch.float64):
         return escape_noise_sequence_reference(current, uniform, *params, u0, escape, rho0_dt, reset, detach_reset)
-    return _EscapeNoiseSequence.apply(current, uniform, *params, u0, escape == "exponential",
-                                      math.log(rho0_dt), reset == "value", detach_reset)
+    spikes, prob, u_final, _ = torch.ops.synaptica.escape_noise_sequence(
+        current, uniform, *params, u0, escape == "exponential", math.log(rho0_dt), reset == "value", detach_reset)
+    return spikes, prob, u_final
 
 
 @numba.njit(inline="always", fastmath=True, error_model="numpy")
@@ -268,34 +269,69 @@ def _escape_kernels(source: str):
 _escape_forward, _escape_backward = _escape_kernels(kernels.SOURCE)
 
 
-class _EscapeNoiseSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, current, uniform, beta, theta, delta_u, v_reset, u0, exponential, log_rho, reset_value,
-                detach_reset):
-        spikes, prob, h_store = (torch.empty_like(current, memory_format=torch.contiguous_format) for _ in range(3))
-        u_final = current.new_empty(current.shape[1:])
-        arrays = [x.detach().contiguous() for x in (current, uniform, beta, theta, delta_u, v_reset, u0)]
-        _escape_forward(*(x.numpy() for x in arrays), exponential, log_rho, reset_value, *_LOG_HAZARD_RANGE,
-                        spikes.numpy(), prob.numpy(), h_store.numpy(), u_final.numpy())
-        ctx.save_for_backward(spikes, prob, h_store, *arrays[2:])
-        ctx.flags = (exponential, log_rho, reset_value, detach_reset)
-        return spikes, prob, u_final
+# The fused passes as opaque operators (torch.ops.synaptica.*), so that torch.compile
+# treats them as single calls with known output shapes (see synaptica.training.functional).
+@torch.library.custom_op("synaptica::escape_noise_sequence", mutates_args=())
+def _escape_noise_op(current: torch.Tensor, uniform: torch.Tensor, beta: torch.Tensor, theta: torch.Tensor,
+                     delta_u: torch.Tensor, v_reset: torch.Tensor, u0: torch.Tensor, exponential: bool,
+                     log_rho: float, reset_value: bool,
+                     detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(spikes, p, u_final, h) of the fused forward pass; h (T, B, N) is kept for the backward pass."""
+    spikes, prob, h_store = (torch.empty(current.shape, dtype=current.dtype) for _ in range(3))
+    u_final = current.new_empty(current.shape[1:])
+    arrays = [x.detach().contiguous() for x in (current, uniform, beta, theta, delta_u, v_reset, u0)]
+    _escape_forward(*(x.numpy() for x in arrays), exponential, log_rho, reset_value, *_LOG_HAZARD_RANGE,
+                    spikes.numpy(), prob.numpy(), h_store.numpy(), u_final.numpy())
+    return spikes, prob, u_final, h_store
 
-    @staticmethod
-    def backward(ctx, grad_spikes, grad_prob, grad_u_final):
-        spikes, prob, h_store, beta, theta, delta_u, v_reset, u0 = ctx.saved_tensors
-        exponential, log_rho, reset_value, detach_reset = ctx.flags
-        grads = [torch.zeros_like(ref) if g is None else g.contiguous()
-                 for g, ref in ((grad_spikes, prob), (grad_prob, prob), (grad_u_final, u0))]
-        grad_current, grad_u0 = torch.empty_like(prob), torch.empty_like(u0)
-        grad_params = prob.new_zeros(4, *u0.shape)
-        _escape_backward(*(g.numpy() for g in grads), spikes.numpy(), prob.numpy(), h_store.numpy(), u0.numpy(),
-                         beta.numpy(), theta.numpy(), delta_u.numpy(), v_reset.numpy(), exponential, log_rho,
-                         reset_value, detach_reset, *_LOG_HAZARD_RANGE, grad_current.numpy(), grad_u0.numpy(),
-                         grad_params.numpy())
-        per_neuron = grad_params.sum(1)
-        return (grad_current, None, *per_neuron, grad_u0,
-                None, None, None, None)
+
+@_escape_noise_op.register_fake
+def _escape_noise_fake(current, uniform, beta, theta, delta_u, v_reset, u0, *flags):
+    shape = tuple(current.shape)
+    return current.new_empty(shape), current.new_empty(shape), current.new_empty(shape[1:]), current.new_empty(shape)
+
+
+@torch.library.custom_op("synaptica::escape_noise_sequence_backward", mutates_args=())
+def _escape_noise_backward_op(grad_spikes: torch.Tensor, grad_prob: torch.Tensor, grad_u_final: torch.Tensor,
+                              spikes: torch.Tensor, prob: torch.Tensor, h_store: torch.Tensor, beta: torch.Tensor,
+                              theta: torch.Tensor, delta_u: torch.Tensor, v_reset: torch.Tensor, u0: torch.Tensor,
+                              exponential: bool, log_rho: float, reset_value: bool,
+                              detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(grad current (T, B, N), grad of beta, theta, delta_u, v_reset stacked (4, N), grad u0 (B, N))."""
+    grads = [g.detach().contiguous() for g in (grad_spikes, grad_prob, grad_u_final)]
+    saved = [x.detach().contiguous() for x in (spikes, prob, h_store, u0, beta, theta, delta_u, v_reset)]
+    grad_current = torch.empty(prob.shape, dtype=prob.dtype)
+    grad_u0 = torch.empty(u0.shape, dtype=u0.dtype)
+    grad_params = prob.new_zeros(4, *u0.shape)
+    _escape_backward(*(g.numpy() for g in grads), *(x.numpy() for x in saved), exponential, log_rho,
+                     reset_value, detach_reset, *_LOG_HAZARD_RANGE, grad_current.numpy(), grad_u0.numpy(),
+                     grad_params.numpy())
+    return grad_current, grad_params.sum(1), grad_u0
+
+
+@_escape_noise_backward_op.register_fake
+def _escape_noise_backward_fake(grad_spikes, grad_prob, grad_u_final, spikes, prob, h_store, beta, *rest):
+    u0 = rest[3]
+    return prob.new_empty(prob.shape), beta.new_empty(4, beta.shape[0]), u0.new_empty(u0.shape)
+
+
+def _escape_noise_setup(ctx, inputs, output):
+    current, uniform, beta, theta, delta_u, v_reset, u0, *flags = inputs
+    spikes, prob, _, h_store = output
+    ctx.save_for_backward(spikes, prob, h_store, beta, theta, delta_u, v_reset, u0)
+    ctx.flags = flags
+
+
+def _escape_noise_grad(ctx, grad_spikes, grad_prob, grad_u_final, _grad_h):
+    spikes, prob, h_store, beta, theta, delta_u, v_reset, u0 = ctx.saved_tensors
+    grads = [torch.zeros_like(ref) if g is None else g
+             for g, ref in ((grad_spikes, prob), (grad_prob, prob), (grad_u_final, u0))]
+    grad_current, per_neuron, grad_u0 = torch.ops.synaptica.escape_noise_sequence_backward(
+        *grads, spikes, prob, h_store, beta, theta, delta_u, v_reset, u0, *ctx.flags)
+    return (grad_current, None, *per_neuron.unbind(0), grad_u0, None, None, None, None)
+
+
+_escape_noise_op.register_autograd(_escape_noise_grad, setup_context=_escape_noise_setup)
 
 
 class EscapeNoiseNeurons(torch.nn.Module):
