@@ -58,6 +58,7 @@ BUILTINS: dict[str, str] = {
     "elm": "synaptica.experiments.elm",
     "ca3-memory": "synaptica.experiments.ca3_memory",
     "hlop-continual": "synaptica.experiments.hlop_continual",
+    "nalsm": "synaptica.experiments.nalsm",
 }
 # ---------------------------------------------------------------------------------------
 
