@@ -250,4 +250,137 @@ def test_an_internal_error_in_a_stage_fails_loudly(tmp_path, planted, monkeypatc
     result, out = _analyze(tmp_path, path, "--no-connectivity")
     assert result.exit_code == 1 and not out.exists()
     assert result.stderr.strip().endswith("analysis stage 'complexity' failed: TypeError: unexpected bug")
-    assert len(result.stderr.strip().splitlines()) == 1
+    # one error line; before it only the progress lines of the stages that ended
+    lines = result.stderr.strip().splitlines()
+    assert sum("error" in line for line in lines) == 1 and "Traceback" not in result.stderr
+    assert [line.split("]")[1].split(":")[0].strip() for line in lines[:-1]] == ["statistics", "synchrony", "criticality"]
+
+
+# -- analysis.npz, progress on stderr, report.html -------------------------------------------------
+
+from synaptica.analysis.report import ARRAY_DOCS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory, planted):
+    """One `synaptica analyze` of the planted record, with the GLM."""
+    folder = tmp_path_factory.mktemp("analysed")
+    path = save_record(planted[0], folder / "spikes.npz")
+    result, out = _analyze(folder, path)
+    assert result.exit_code == 0, result.output
+    return result, out, planted[0]
+
+
+def test_arrays_are_saved_in_one_npz_without_pickle(analysed):
+    _, out, record = analysed
+    metrics = json.loads((out / "metrics.json").read_text())
+    with np.load(out / "analysis.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) <= set(ARRAY_DOCS) and all(a.dtype != object for a in arrays.values())
+        assert {"rates_hz", "cv", "correlograms", "correlogram_lags_s", "connectivity", "connectivity_p",
+                "significant", "avalanche_sizes"} <= set(arrays.files)
+        n = record.n_units
+        counts = np.bincount(record.ids, minlength=n)
+        np.testing.assert_allclose(arrays["rates_hz"], counts / record.duration, rtol=1e-12)
+        lags = arrays["correlogram_lags_s"]
+        assert arrays["correlograms"].shape == (n, n, lags.size) and lags.size == 2 * 50 + 1
+        assert arrays["connectivity"].shape == arrays["connectivity_p"].shape == (n, n)
+        p = arrays["connectivity_p"]
+        assert np.all((p >= 0) & (p <= 1))
+        assert int(arrays["significant"].sum()) == metrics["connectivity"]["significant_edges"]
+        assert arrays["connectivity"][1, 0] > 0 and arrays["significant"][1, 0]  # the planted 0 -> 1 edge
+        assert arrays["avalanche_sizes"].size == metrics["criticality"]["n_avalanches"]
+
+
+def test_state_posteriors_are_saved(tmp_path, planted):
+    path = save_record(planted[0].select(range(6)), tmp_path / "spikes.npz")
+    result, out = _analyze(tmp_path, path, "--no-connectivity", "--states", "2", "--state-bin", "0.01")
+    assert result.exit_code == 0, result.output
+    with np.load(out / "analysis.npz", allow_pickle=False) as arrays:
+        posterior, states = arrays["state_probabilities"], arrays["states"]
+        assert posterior.shape == (6000, 2) and states.shape == (6000,)
+        np.testing.assert_allclose(posterior.sum(axis=1), 1.0, atol=1e-9)
+        np.testing.assert_array_equal(states, posterior.argmax(axis=1))
+        assert arrays["state_connectivity"].shape == (2, 6, 6)
+
+
+def test_progress_names_each_stage_with_its_count_and_time(analysed):
+    result, _, _ = analysed
+    lines = result.stderr.strip().splitlines()
+    stages = ["statistics", "synchrony", "criticality", "complexity", "connectivity", "figures", "arrays", "report"]
+    assert len(lines) == len(stages), result.stderr
+    for index, (line, stage) in enumerate(zip(lines, stages), start=1):
+        assert line.startswith(f"[{index}/{len(stages)}] {stage}: ") and line.endswith(" s"), line
+        float(line.split(": ")[1][:-2])  # the stage's elapsed seconds
+
+
+def _check_self_contained(document: str, n_figures: int) -> None:
+    """Strict HTML5 parse; every image an embedded PNG; nothing fetched from elsewhere."""
+    import base64
+    import re
+
+    import html5lib  # the test extra: without a browser this parse is the report's only check
+    tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(document)  # raises on any error
+    images = tree.findall(".//img")
+    assert len(images) == n_figures
+    for image in images:
+        source = image.get("src")
+        assert source.startswith("data:image/png;base64,") and image.get("alt")
+        assert base64.b64decode(source.split(",", 1)[1], validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    references = [(element.tag, name, value) for element in tree.iter() for name, value in element.attrib.items()
+                  if name in ("src", "href", "srcset", "action", "data", "poster") and not value.startswith("data:")]
+    assert not references, references
+    assert not tree.findall(".//script") and not tree.findall(".//link") and not tree.findall(".//iframe")
+    assert not re.search(r"url\(|@import|https?://", tree.find(".//style").text or "")
+    assert tree.find(".//title").text.startswith("synaptica analysis of ")
+
+
+def test_report_is_self_contained_strict_html(analysed):
+    _, out, _ = analysed
+    figures = sorted(p.name for p in out.glob("*.png"))
+    _check_self_contained((out / "report.html").read_text(encoding="utf-8"), len(figures))
+    assert len(figures) == 7
+
+
+def _headless_browser():
+    """A Playwright Chromium: its own download or the system's chromium; None if neither."""
+    import shutil
+
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        return None, "playwright is not installed (pip install playwright)"
+    manager = sync_playwright().start()
+    candidates = [None] + [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")]
+    problems = []
+    for executable in dict.fromkeys(candidates):  # None: playwright's own browser
+        try:
+            return (manager, manager.chromium.launch(headless=True, executable_path=executable)), None
+        except Error as error:
+            problems.append(f"{executable or 'playwright chromium'}: {str(error).splitlines()[0]}")
+    manager.stop()
+    return None, "no headless browser could be launched (" + "; ".join(problems) + "); " \
+        "`python -m playwright install chromium` or a system chromium would run this test"
+
+
+def test_report_opens_in_a_headless_browser(analysed):
+    _, out, _ = analysed
+    browser, why = _headless_browser()
+    if browser is None:
+        pytest.skip(f"report.html not opened in a browser: {why}; test_report_is_self_contained_strict_html "
+                    "validates it with a strict parser instead")
+    manager, chromium = browser
+    try:
+        page = chromium.new_page()
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto((out / "report.html").resolve().as_uri(), wait_until="load")
+        loaded = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        rates = page.evaluate("Array.from(document.querySelectorAll('td')).map(c => c.textContent)")
+    finally:
+        chromium.close()
+        manager.stop()
+    assert len(loaded) == 7 and all(complete and width > 100 and height > 100 for complete, width, height in loaded)
+    assert not [url for url in requested if not url.startswith(("file:", "data:"))], requested
+    assert {"statistics", "synchrony", "connectivity", "figures", "arrays in analysis.npz"} <= set(headings)
+    assert "rate_mean_hz" in rates and "connectivity_p" in rates

@@ -54,11 +54,12 @@ def plot_correlograms(counts: np.ndarray, lags_s: np.ndarray, path: str | Path |
     if counts.ndim != 3 or counts.shape[0] != counts.shape[1] or counts.shape[2] != lags_s.size:
         raise ValueError(f"counts must be (n, n, n_lags) with n_lags = {lags_s.size} (the lags), got {counts.shape}")
     n = min(counts.shape[0], max_units)
-    fig, axes = _panels(ax, (n, n), (1.1 * n + 1.2, 1.0 * n + 1.2), f"{n} x {n} correlograms",
-                        sharex=True)
+    # no sharex: sharing among n^2 axes makes every tick or limit change visit all of them
+    fig, axes = _panels(ax, (n, n), (1.1 * n + 1.2, 1.0 * n + 1.2), f"{n} x {n} correlograms")
     factor, unit = time_unit(2 * float(np.abs(lags_s).max(initial=0.0)))
     lags = lags_s * factor
     width = lags[1] - lags[0] if lags.size > 1 else 1.0
+    edges = np.append(lags - width / 2, lags[-1] + width / 2) if lags.size else np.zeros(1)
     edge = float(np.abs(lags).max(initial=1.0)) or 1.0
     for i in range(n):
         for j in range(n):
@@ -67,9 +68,11 @@ def plot_correlograms(counts: np.ndarray, lags_s: np.ndarray, path: str | Path |
             if i == j:
                 row = row.copy()
                 row[lags.size // 2] = 0.0
-            panel.bar(lags, row, width=width, color="k" if i == j else "C0", linewidth=0)
+            # one filled outline per panel: a bar per lag costs n^2 x n_lags patches
+            panel.stairs(row, edges, fill=True, color="k" if i == j else "C0", linewidth=0)
             panel.set_yticks([])
             # three ticks, smaller labels: neighbours' labels would overlap on small panels
+            panel.set_xlim(edges[0], edges[-1])
             panel.set_xticks([-edge, 0.0, edge])
             short_ticks(panel.xaxis)
             panel.tick_params(axis="x", labelsize=_SMALL, labelbottom=i == n - 1)

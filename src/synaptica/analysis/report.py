@@ -10,7 +10,13 @@ fits (AvalancheError, PowerLawError, BranchingError), a sequence too short for
 Lempel-Ziv complexity (ComplexityError), a GLM or HMM-GLM that cannot be fitted to these
 counts (GLMError, HMMError), a synchrony measure undefined for constant traces
 (SynchronyUndefinedError). Any other exception in a stage is an internal error and
-raises :class:`AnalysisStageError` naming the stage.
+raises :class:`AnalysisStageError` naming the stage. ``progress`` is told when each
+stage starts and ends (name, stages done, stages in all, seconds).
+
+:meth:`Analysis.write` saves everything beside the metrics: the figures (PNG), the
+arrays in one ``analysis.npz`` (plain numeric arrays, no pickle; :data:`ARRAY_DOCS`
+describes each) and ``report.html``, one self-contained page of the metrics, the arrays'
+shapes and the figures embedded as base64 PNG (:mod:`synaptica.analysis.report_html`).
 
 Before any stage runs the options are checked against the record (every bin must fit
 in the record, the correlogram half-width must be shorter than it:
@@ -48,13 +54,36 @@ from .powerlaw import PowerLawError
 from ..record import SpikeRecord
 from .stats import cv, cv2, fano_factor, isi, lv, rates
 
-__all__ = ["Analysis", "AnalysisOptionError", "AnalysisStageError", "RecordTooLargeError", "analyze_record",
-           "available_memory", "memory_estimate"]
+__all__ = ["ARRAYS_FILE", "ARRAY_DOCS", "REPORT_FILE", "Analysis", "AnalysisOptionError", "AnalysisStageError",
+           "RecordTooLargeError", "analyze_record", "available_memory", "memory_estimate"]
 
 MAX_CORRELOGRAM_UNITS = 12  # the correlogram figure shows at most this many units
 GLM_BASIS = 4  # raised-cosine functions per coupling filter of CoupledPoissonGLM (its default)
 STATE_BASIS = 3  # the same for the HMM-GLM
 _GIB = 2.0 ** 30
+ARRAYS_FILE = "analysis.npz"
+REPORT_FILE = "report.html"
+# every array an analysis may hold: name -> what it is (shape, units); n: units, L: lags
+ARRAY_DOCS = {
+    "rates_hz": "(n,) mean firing rate of each unit, Hz",
+    "cv": "(n,) coefficient of variation of each unit's inter-spike intervals (NaN: < 3 spikes)",
+    "cv2": "(n,) mean CV2 of consecutive intervals (Holt et al. 1996)",
+    "lv": "(n,) local variation LV (Shinomoto et al. 2003)",
+    "fano": "(n,) Fano factor of spike counts in count_bin windows",
+    "correlograms": "(n, n, L) spike counts of unit j at lag tau after a spike of unit i",
+    "correlogram_lags_s": "(L,) lags of the correlograms, s",
+    "sttc": "(n, n) spike time tiling coefficient (Cutts & Eglen 2014), dt = 5 ms",
+    "count_correlation": "(n, n) Pearson correlation of spike counts in count_bin windows",
+    "avalanche_sizes": "(n_avalanches,) spikes per avalanche",
+    "avalanche_durations": "(n_avalanches,) bins per avalanche",
+    "lz_complexity": "(n,) normalised LZ76 complexity of each unit's binarised train (bin_size bins)",
+    "connectivity": "(n, n) coupled Poisson GLM coupling [post, pre]: its filter summed over lags (log-rate units)",
+    "connectivity_p": "(n, n) Wald-test p-value of each coupling (diagonal: the unit's own history)",
+    "significant": "(n, n) bool, p-value significant at 0.05 with Benjamini-Hochberg FDR, diagonal False",
+    "states": "(n_state_bins,) most probable hidden state per state_bin bin (int)",
+    "state_probabilities": "(n_state_bins, n_states) posterior probability of each state",
+    "state_connectivity": "(n_states, n, n) HMM-GLM coupling [state, post, pre]",
+}
 
 
 class AnalysisOptionError(ValueError):
@@ -192,7 +221,7 @@ class Analysis:
     """What :func:`analyze_record` found.
 
     metrics: nested JSON-serialisable dict (section -> name -> number, list or text).
-    arrays:  larger results by name (per-unit values, matrices), for callers and tests.
+    arrays:  larger results by name (per-unit values, matrices; see :data:`ARRAY_DOCS`).
     figures: file name (``*.png``) -> function writing that figure to a path.
     """
 
@@ -200,9 +229,40 @@ class Analysis:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     figures: dict[str, Callable[[Path], Any]] = field(default_factory=dict)
 
-    def write_figures(self, folder: Path) -> None:
+    def write_figures(self, folder: Path) -> list[Path]:
+        """Write every figure into ``folder``; return their paths."""
+        paths = []
         for name, write in self.figures.items():
             write(Path(folder) / name)
+            paths.append(Path(folder) / name)
+        return paths
+
+    def write_arrays(self, folder: Path) -> Path:
+        """Save :attr:`arrays` to ``folder/analysis.npz`` (numeric and bool arrays only, so
+        that ``np.load(path, allow_pickle=False)`` reads it)."""
+        arrays = {name: np.asarray(value) for name, value in self.arrays.items()}
+        odd = [name for name, value in arrays.items() if value.dtype.kind not in "biuf"]
+        if odd:  # an object array would need pickle to load: a bug of the stage that made it
+            raise TypeError(f"arrays {odd} are not numeric and cannot be saved without pickle")
+        path = Path(folder) / ARRAYS_FILE
+        np.savez_compressed(path, **arrays)
+        return path
+
+    def write(self, folder: Path, progress: Callable[[str], None] | None = None) -> list[Path]:
+        """Write the figures, ``analysis.npz`` and ``report.html`` into ``folder`` (the
+        caller writes metrics.json); ``progress(step)`` is told before each of the three."""
+        from .report_html import write_report
+
+        for step in ("figures", "arrays", "report"):
+            if progress:
+                progress(step)
+            if step == "figures":
+                figure_paths = self.write_figures(folder)
+            elif step == "arrays":
+                arrays_path = self.write_arrays(folder)
+            else:
+                report_path = write_report(self.metrics, self.arrays, figure_paths, Path(folder) / REPORT_FILE, ARRAY_DOCS)
+        return [*figure_paths, arrays_path, report_path]
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -262,6 +322,8 @@ def _criticality(record: SpikeRecord, result: Analysis, bin_size: float) -> None
     # every step its own avalanche.
     avalanches = AvalancheAnalysis(bin_size=max(mean_inter_event_interval(record), bin_size)).fit(record)
     size_fit, duration_fit = avalanches.size_fit_, avalanches.duration_fit_
+    result.arrays.update(avalanche_sizes=np.asarray(avalanches.avalanches_.sizes),
+                         avalanche_durations=np.asarray(avalanches.avalanches_.durations))
     section.update(
         avalanche_bin_s=avalanches.bin_size_, n_avalanches=len(avalanches.avalanches_),
         size_alpha=size_fit.alpha, size_xmin=size_fit.xmin, size_ks=size_fit.ks,
@@ -325,7 +387,8 @@ def _states(record: SpikeRecord, result: Analysis, n_states: int, bin_size: floa
 
 def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: float = 0.05,
                    count_bin: float = 0.1, connectivity: bool = True, states: int | None = None,
-                   state_bin: float = 0.005, state_prior: str | None = "onehot", seed: int = 0) -> Analysis:
+                   state_bin: float = 0.005, state_prior: str | None = "onehot", seed: int = 0,
+                   progress: Callable[[str, int, int, float | None], None] | None = None) -> Analysis:
     """Analyse ``record`` with every applicable method; see the module docstring.
 
     bin_size:  s, bins of correlograms, synchrony, complexity and the GLM.
@@ -335,6 +398,9 @@ def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: flo
     states:    number of hidden states of an HMM-GLM to fit, with bins of ``state_bin`` s
                (None: no state analysis), its per-state connectivity tied by ``state_prior``
                ("onehot", "gaussian" or None; Li et al. 2024).
+    progress:  called as ``progress(stage, done, total, None)`` when a stage starts and
+               ``progress(stage, done, total, seconds)`` when it has ended (run or skipped),
+               ``done`` counting the stages ended.
 
     Raises :class:`AnalysisOptionError` (an option does not suit the record),
     :class:`RecordTooLargeError` (not enough memory; raised before any stage runs) and
@@ -359,7 +425,9 @@ def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: flo
         steps.append(("states", lambda: _states(record, result, int(states), state_bin, state_prior, seed)))
     skipped: dict[str, str] = {}
     timings: dict[str, float] = {}
-    for name, step in steps:
+    for index, (name, step) in enumerate(steps):
+        if progress:
+            progress(name, index, len(steps), None)
         start = time.perf_counter()
         try:
             step()
@@ -368,6 +436,8 @@ def analyze_record(record: SpikeRecord, *, bin_size: float = 0.001, max_lag: flo
                 raise AnalysisStageError(name, exc) from exc
             skipped[name] = str(exc)  # this record does not support the analysis: say why, go on
         timings[name] = time.perf_counter() - start
+        if progress:
+            progress(name, index + 1, len(steps), timings[name])
     result.metrics["skipped"] = skipped
     result.metrics["timings_s"] = timings
     return result

@@ -278,43 +278,76 @@ def analyze(file: Path, out_dir: Path | None, bin_size: float, max_lag: float, c
     """Analyse the spike record in FILE (.npz, .h5/.hdf5 or .nwb), e.g. a run's spikes.npz.
 
     Writes metrics.json (statistics, synchrony, criticality, complexity, connectivity,
-    states) and figures: raster, rates, ISI and CV distributions, correlograms,
-    avalanches, connectivity and, with --states, the inferred states over time.
+    states), analysis.npz (the arrays: per-unit statistics, correlograms, connectivity and
+    p-values, state posteriors), report.html (one self-contained page) and figures: raster,
+    rates, ISI and CV distributions, correlograms, avalanches, connectivity and, with
+    --states, the inferred states over time. Each stage's progress is shown on stderr.
     """
     import json
 
     from ..analysis.report import AnalysisOptionError, AnalysisStageError, RecordTooLargeError, analyze_record
     from ..io.spikes import SpikeFileError, load_record
 
+    errors = Console(stderr=True, highlight=False)
+    # the live bar (terminals only) is cleared at the end; one line per ended stage stays, also in logs
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=errors, transient=True, disable=not errors.is_terminal)
+    task = bar.add_task("loading", total=None)
+    n_writes = 3  # figures, arrays, report: steps of Analysis.write
+
+    def on_stage(stage: str, done: int, total: int, seconds: float | None) -> None:
+        if seconds is None:
+            bar.update(task, description=f"analysing: {stage}", completed=done, total=total + n_writes)
+        else:
+            bar.update(task, completed=done)
+            bar.console.print(Text(f"[{done}/{total + n_writes}] {stage}: {seconds:.2f} s"), soft_wrap=True)
+
     try:
+        bar.start()
         record = load_record(file)
         out_dir = out_dir if out_dir is not None else default_out_dir(f"analyze-{file.stem}")
         # checked and locked before the analysis, released when the command ends
         click.get_current_context().with_resource(claim_out_dir(out_dir, "analyze"))
-        console = Console(stderr=True, highlight=False)
-        with console.status(f"analysing {record!r}"):
-            analysis = analyze_record(record, bin_size=bin_size, max_lag=max_lag, count_bin=count_bin,
-                                      connectivity=not no_connectivity, states=states, state_bin=state_bin,
-                                      state_prior=None if state_prior == "none" else state_prior)
+        analysis = analyze_record(record, bin_size=bin_size, max_lag=max_lag, count_bin=count_bin,
+                                  connectivity=not no_connectivity, states=states, state_bin=state_bin,
+                                  state_prior=None if state_prior == "none" else state_prior, progress=on_stage)
     except (SpikeFileError, AnalysisStageError) as exc:
+        bar.stop()
         _fail(" ".join(f"{exc}".split()) if isinstance(exc, SpikeFileError) else f"{file}: {exc}", 1)
     except ConfigError as exc:
+        bar.stop()
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except (AnalysisOptionError, RecordTooLargeError) as exc:
+        bar.stop()
         if exc.option is None:  # the record itself is too large: a problem of the file
             _fail(str(exc), 1)
         flag = "--" + exc.option.replace("_", "-")
         text = str(exc)
         _fail(f"{file}: {flag}{text[len(exc.option):]}" if text.startswith(exc.option) else f"{file}: {flag}: {text}",
               CONFIG_ERROR_EXIT)
+    except BaseException:  # an unexpected error or ^C: clear the live bar before it is reported
+        bar.stop()
+        raise
+
+    n_stages = len(analysis.metrics["timings_s"])
+    step_start = [time.perf_counter()]
+
+    def on_write(step: str) -> None:
+        done = n_stages + ("figures", "arrays", "report").index(step)
+        if done > n_stages:  # the previous write step has ended
+            on_stage(("figures", "arrays")[done - n_stages - 1], done, n_stages, time.perf_counter() - step_start[0])
+        step_start[0] = time.perf_counter()
+        bar.update(task, description=f"writing: {step}", completed=done)
 
     def write(folder: Path) -> None:
         text = json.dumps(_json_safe(analysis.metrics), indent=2, allow_nan=False)
         (folder / "metrics.json").write_text(text + "\n", encoding="utf-8")
-        analysis.write_figures(folder)
+        analysis.write(folder, progress=on_write)
+        on_stage("report", n_stages + n_writes, n_stages, time.perf_counter() - step_start[0])
 
     try:
-        write_folder(out_dir, write, kind="analyze", seed=0)
+        with bar:
+            write_folder(out_dir, write, kind="analyze", seed=0)
     except ConfigError as exc:  # something of the user's appeared in the folder meanwhile
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except Exception as exc:  # a figure or the disk failed: one line, nothing half-written left
