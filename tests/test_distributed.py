@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from synaptica.training import SpikingMLP, Trainer
-from synaptica.training.ddp import shard
+from synaptica.training.distributed import shard
 
 SIZES, N_STEPS, BATCH, LR, SEED = [12, 16, 4], 6, 10, 2e-2, 3
 

@@ -26,7 +26,8 @@ whose floating-point parameters and buffers mix dtypes or devices is refused. Th
 draws on the CPU (its random state is the same on every device) and the spikes are moved.
 
 ``distributed=True`` trains data-parallel over the processes of a torch.distributed group
-(:mod:`synaptica.training.ddp`): each rank backpropagates its shard of every batch and the
+(:mod:`synaptica.training.distributed`; a torchrun entry point is
+:mod:`synaptica.training.ddp`): each rank backpropagates its shard of every batch and the
 gradients are summed, so N processes take the steps one process takes on the combined
 batch. Checkpoints are written by rank 0 and read by all ranks; one written by N processes
 resumes in any number of processes.
@@ -44,7 +45,7 @@ import torch
 
 from synaptica.engine.checkpoints import Fields, check_settings, encode_settings, read_checkpoint, run_settings
 from synaptica.engine.errors import NonFiniteError
-from synaptica.training import ddp
+from synaptica.training import distributed as ddp
 from synaptica.training.losses import (count_mse, first_spike_time_loss, firing_rate_regulariser,
                                        spike_count_cross_entropy)
 from synaptica.training.online import online_backward
