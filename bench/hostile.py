@@ -69,6 +69,7 @@ BASES: dict[str, list[str]] = {
             "n_memory=4", "n_seeds=1"],
     "hlop-continual": ["n_seeds=1", "n_tasks=2", "hidden=[40,40]", "n_train=200", "n_test=100", "epochs_per_task=1",
                        "n_steps=10", "fisher_samples=50"],
+    "nalsm": ["n_units=100", "n_train=40", "n_test=20", "n_init=10", "present_ms=50", "sweep_scales=[1.0]", "seeds=1"],
     "ca3-memory": ["n_content=16", "p_max=4", "p_step=2", "n_fractions=2", "n_seeds=1"],
     "sdr-dendrites": ["mc_cells=4", "segments_per_cell=4", "mc_steps=200", "union_cells=2", "is_samples=500"],
 }
@@ -580,7 +581,12 @@ def main() -> None:
                 cases += path_cases(rng, args.per_category)
         start = time.perf_counter()
         with ThreadPoolExecutor(args.workers) as pool:
-            verdicts = list(pool.map(lambda c: run_case(c, scratch, baselines), cases))
+            verdicts = []
+            for verdict in pool.map(lambda c: run_case(c, scratch, baselines), cases):
+                verdicts.append(verdict)
+                if verdict.verdict not in GOOD or len(verdicts) % 25 == 0:
+                    print(f"[{len(verdicts)}/{len(cases)}] {verdict.case.category} {verdict.case.name[:70]}: "
+                          f"{verdict.verdict} {verdict.detail[:100]}", flush=True)
         wall = time.perf_counter() - start
     finally:
         _make_removable(scratch)
