@@ -384,3 +384,17 @@ def test_report_opens_in_a_headless_browser(analysed):
     assert not [url for url in requested if not url.startswith(("file:", "data:"))], requested
     assert {"statistics", "synchrony", "connectivity", "figures", "arrays in analysis.npz"} <= set(headings)
     assert "rate_mean_hz" in rates and "connectivity_p" in rates
+
+
+def test_a_failing_report_fails_loudly_and_leaves_nothing(tmp_path, monkeypatch):
+    import synaptica.analysis.report_html as report_html
+
+    def broken(*args, **kwargs):
+        raise KeyError("figure")
+
+    monkeypatch.setattr(report_html, "render_report", broken)
+    rng = np.random.default_rng(1)
+    record = SpikeRecord.from_arrays(np.sort(rng.uniform(0, 5, 300)), rng.integers(0, 3, 300), t_stop=5.0)
+    result, out = _analyze(tmp_path, save_record(record, tmp_path / "s.npz"), "--no-connectivity")
+    assert result.exit_code == 1 and not out.exists() and not out.with_name("out.partial").exists()
+    assert result.stderr.strip().splitlines()[-1].endswith("cannot write the analysis (KeyError: 'figure')")
