@@ -180,9 +180,9 @@ def evaluate(liquid, data, p: dict, seed: int) -> dict:
             "rate_hz": float(test.sum(1).mean() / liquid.n_units / (p["present_ms"] * 1e-3))}
 
 
-def run_nalsm(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
-    if checkpoint is not None:
-        raise ConfigError("nalsm takes no checkpoint (each seed is a few minutes at most)")
+def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
+    """Every model and seed, then the weight-scale sweep. No checkpoint (each seed is a few
+    minutes at most): the CLI passes one only to runners that take it."""
     metrics: dict = {}
     per_model = {m: {"accuracy": [], "branching": [], "rate_hz": []} for m in MODELS}
     ordering = []
