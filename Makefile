@@ -7,16 +7,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # cect and wormneuroatlas: the real-data examples and tests read their data files and
-# never import them; --no-deps because cect pins numpy < 2.4.
+# never import them; --no-deps because cect pins numpy < 2.4 (the same pins as the
+# `realdata` extra in pyproject.toml; tests/test_packaging.py checks they agree).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	$(PY) -m pip install --quiet --no-deps cect==0.3.5 wormneuroatlas==0.0.7.3
 	touch $(STAMP)
 
-.PHONY: venv demo test bench
+.PHONY: venv demo test bench docs docs-serve
 venv: $(STAMP)
 
 demo: $(STAMP)
@@ -28,3 +29,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/cuba.py
+
+# The documentation site: strict build into site/ (any warning fails); docs-serve previews it live.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(VENV)/bin/mkdocs serve
