@@ -10,11 +10,12 @@ import torch
 
 from synaptica.config import ConfigError
 from synaptica.experiments import load_experiment_config
-from synaptica.experiments.hlop_continual import acc_bwt, lateral_schedule
+from synaptica.experiments import hlop_continual
+from synaptica.experiments.hlop_continual import EWC, acc_bwt, lateral_schedule, learning_accuracy, make_model
 from synaptica.training.hlop import HLOP, HebbianSubspace
 
 TINY = ["n_seeds=1", "n_tasks=3", "hidden=[40, 40]", "n_train=500", "n_test=300", "epochs_per_task=4", "lr=0.005",
-        "fisher_samples=50", "n_steps=10"]
+        "fisher_samples=50", "n_steps=10", "ewc_lambdas=[1, 100]"]
 
 
 def _low_rank_data(n: int, dim: int, rank: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +106,8 @@ def test_bad_inputs_are_refused_naming_the_problem():
 
 @pytest.mark.parametrize("override, key", [("n_tasks=0", "n_tasks"), ("n_tasks=1", "n_tasks"),
                                            ("n_train=0", None), ("lateral_scale=3", "lateral_scale"),
+                                           ("ewc_lambdas=[]", "ewc_lambdas"), ("ewc_lambdas=[-1]", "ewc_lambdas"),
+                                           ("val_fraction=0.9", None), ("val_fraction=0", "val_fraction"),
                                            ("hidden=[100, 5]", "lateral_scale")])
 def test_config_refusals_name_the_key(override, key):
     if key is None:  # n_train = 0 means the default split: accepted
@@ -127,6 +130,56 @@ def test_paper_schedule_and_metrics():
     R = np.array([[0.9, 0.1], [0.5, 0.8]])
     acc, bwt = acc_bwt(R)
     assert acc == pytest.approx(0.65) and bwt == pytest.approx(-0.4)
+    assert learning_accuracy(R) == pytest.approx(0.85)
+
+
+def _ewc_after_one_task(strength: float):
+    params = {"hidden": [12], "beta": 0.9, "threshold": 0.3}
+    model = make_model(params, 16, torch.Generator().manual_seed(0))
+    ewc = EWC(strength, lr=0.01)
+    x = torch.rand(40, 16, generator=torch.Generator().manual_seed(1))
+    fisher = ewc.consolidate(model, x, n_samples=20, n_steps=8, generator=torch.Generator().manual_seed(2))
+    return model, ewc, fisher
+
+
+def test_ewc_fisher_and_proximal_step():
+    model, ewc, fisher = _ewc_after_one_task(1e9)
+    assert all(bool((f >= 0).all()) and f.shape == q.shape for f, q in zip(fisher, model.parameters()))
+    assert sum(float(f.sum()) for f in fisher) > 0
+    anchor = [q.detach().clone() for q in model.parameters()]
+    with torch.no_grad():
+        for q in model.parameters():
+            q.add_(1.0)  # a large step away from the anchor
+    ewc.prox(model)  # lr lambda F ~ 1e7: explicit SGD would diverge, the proximal step lands on the anchor
+    for q, a, f in zip(model.parameters(), anchor, fisher):
+        important = f > 1e-3
+        assert bool(torch.isfinite(q).all())
+        torch.testing.assert_close(q[important], a[important], atol=1e-3, rtol=0)
+    # a small lr lambda F: the proximal step equals the explicit gradient step on the penalty to first order
+    model, ewc, fisher = _ewc_after_one_task(1e-3)
+    anchor = [q.detach().clone() for q in model.parameters()]
+    with torch.no_grad():
+        for q in model.parameters():
+            q.add_(0.5)
+    ewc.prox(model)
+    for q, a, f in zip(model.parameters(), anchor, fisher):
+        explicit = (a + 0.5) - 0.01 * 1e-3 * f * 0.5
+        torch.testing.assert_close(q, explicit, atol=1e-7, rtol=0)
+
+
+def test_lambda_selection_never_reads_test_images(monkeypatch):
+    load = hlop_continual.load_tasks
+
+    def poisoned(p, seed):  # test images full of NaN: any use of them fails the run
+        d = load(p, seed)
+        return dict(d, x_test=torch.full_like(d["x_test"], float("nan")))
+
+    monkeypatch.setattr(hlop_continual, "load_tasks", poisoned)
+    _, params, _ = load_experiment_config("hlop-continual", [*TINY, "n_tasks=2", "epochs_per_task=1", "n_train=200",
+                                                             "ewc_lambdas=[1, 1000, 10]"])
+    strength, scores = hlop_continual.select_ewc_lambda(params, 1, lambda: None)
+    assert set(scores) == {1.0, 10.0, 1000.0} and strength == max(scores, key=lambda s: (scores[s], -s))
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +196,7 @@ def test_hlop_forgets_less_than_fine_tuning(tiny_run, tmp_path):
     assert m["bwt_finetune"] < -0.05  # permuted tasks interfere
     assert m["bwt_hlop"] > m["bwt_finetune"] + 0.05
     assert m["acc_hlop"] > m["acc_finetune"]
+    assert m["ewc_lambda"] in (1.0, 100.0) and {"ewc_val_acc_lambda1", "ewc_val_acc_lambda100"} <= set(m)
     check_result(tiny_run, "hlop-continual")
     for name, write in tiny_run.figures.items():
         write(tmp_path / name)

@@ -14,19 +14,22 @@ hidden, second hidden), then 70 per layer and task, 20 fewer every third task (7
 iterations per batch.
 
 Methods, from the same initial weights per seed: ``finetune`` (plain sequential SGD),
-``ewc`` (Kirkpatrick et al. 2017, PNAS 114:3521: penalty ``lambda/2 sum_i F_i (theta_i -
-theta*_i)^2`` with the empirical diagonal Fisher of each finished task, summed over tasks,
-estimated from ``fisher_samples`` single-image gradients; the curvature ``lambda F_i`` is capped
-at ``1/lr`` so that plain SGD on the penalty cannot diverge), ``hlop`` and ``multitask`` (one
-network trained on all tasks jointly for the same number of passes: the upper bound).
+``ewc`` (:class:`EWC`: Kirkpatrick et al. 2017, one penalty per finished task with the
+diagonal Fisher of the model's own predictive distribution, applied as an exact proximal
+step after each SGD step so that any lambda is stable; lambda chosen from the grid
+``ewc_lambdas`` by :func:`select_ewc_lambda` on validation images held out of the first
+seed's training images, never the test images), ``hlop`` and ``multitask`` (one network
+trained on all tasks jointly for the same number of passes: the upper bound).
 
 Metrics (Lopez-Paz & Ranzato 2017, "Gradient episodic memory for continual learning"), from
 the accuracy matrix ``R[i, j]`` (test accuracy on task j after training task i):
 ``acc_<m> = mean_j R[T-1, j]`` and ``bwt_<m> = mean_{j<T-1} (R[T-1, j] - R[j, j])`` (negative:
-forgetting), means over ``n_seeds`` seeds with ``_std`` (sample std); ``acc_multitask``;
-``lateral_neurons_layer<l>``; ``hebbian_orthonormality_error`` (max |U U^T - I| of the raw
-lateral weights). Spikes: the hidden neurons of the first seed's final HLOP network on ten
-test images of the first task, one image after another (1 ms per step).
+forgetting), and the learning accuracy ``lacc_<m> = mean_j R[j, j]`` (Riemer et al. 2019, ICLR:
+plasticity, how well each task is learnt when it is trained), means over ``n_seeds`` seeds
+with ``_std`` (sample std); ``acc_multitask``; ``lateral_neurons_layer<l>``; ``ewc_lambda``
+(the selected strength) and ``ewc_val_acc_lambda<value>`` (validation ACC of each grid value);
+``hebbian_orthonormality_error`` (max |U U^T - I| of the raw lateral weights). Spikes: the hidden neurons of the first
+seed's final HLOP network on ten test images of the first task, one image after another (1 ms per step).
 
 Departures from the paper: (1) surrogate-gradient BPTT through the project's LIF layers
 (``beta`` 0.95 per step, threshold ``threshold``) and a cross-entropy on output spike counts,
@@ -35,8 +38,8 @@ learn after each task, over ``hebb_epochs`` passes of the task's training activi
 than alongside the task's SGD epoch (same rule and rates; the subspace is learnt on the
 final representation); (3) the projection uses an orthonormalised basis of the lateral
 weights (see the mechanism's doc); (4) data: the default is the 8x8 scikit-learn digits
-(1797 images, 1400 train / 397 test per task, hidden 100, ``epochs_per_task`` passes) so
-that 3 seeds x 4 methods x 10 tasks run in minutes; ``data = "mnist"`` uses the MNIST test
+(1797 images, 1400 train / 397 test per task, hidden 100, ``epochs_per_task`` = 3 passes)
+so that 3 seeds x 4 methods x 10 tasks and the EWC selection run in a few minutes; ``data = "mnist"`` uses the MNIST test
 split at /work/shared/data/mnist (8000 train / 2000 test per task, the only MNIST split
 available here, against the paper's 60000 / 10000).
 """
@@ -75,12 +78,17 @@ SCHEMA = {
                   exclusive_maximum=True),
     "threshold": Field(float, 0.3, "firing threshold (input-current units; paper Vth 0.3)", minimum=0.0,
                        maximum=100.0, exclusive_minimum=True),
-    "epochs_per_task": Field(int, 4, "SGD passes over each task's training images (paper: 1 on 60000)", minimum=1,
+    "epochs_per_task": Field(int, 3, "SGD passes over each task's training images (paper: 1 on 60000)", minimum=1,
                              maximum=10**4),
     "batch_size": Field(int, 64, "minibatch size (paper: 64)", minimum=1, maximum=10**6),
     "lr": Field(float, 0.003, "SGD learning rate (paper: 0.1 on rate logits; ours are spike counts)", minimum=0.0,
                 maximum=10.0, exclusive_minimum=True),
-    "ewc_lambda": Field(float, 100.0, "EWC penalty strength lambda", minimum=0.0, maximum=1e9),
+    "ewc_lambdas": Field(list[float], [1.0, 3.0, 10.0, 30.0, 100.0, 1000.0], "EWC penalty strengths to choose from "
+                         "on validation images (one value: used as is)", minimum=0.0, maximum=1e9, max_length=20),
+    "select_tasks": Field(int, 10, "tasks of the EWC lambda-selection run (capped at n_tasks)", minimum=2,
+                          maximum=10),
+    "val_fraction": Field(float, 0.15, "share of the first seed's training images held out to select lambda",
+                          minimum=0.0, maximum=0.9, exclusive_minimum=True),
     "fisher_samples": Field(int, 200, "training images per task for EWC's diagonal Fisher", minimum=1,
                             maximum=10**6),
     "lateral_scale": Field(float, 1.0, "multiplies the paper's width-scaled lateral-neuron counts", minimum=0.0,
@@ -144,12 +152,28 @@ def _check_budget(p: dict) -> str | None:
     activations = 4.0 * 6 * p["n_steps"] * min(p["batch_size"], n_train * p["n_tasks"]) * sum(widths)
     passes = 2 * len(SEQUENTIAL) * p["epochs_per_task"]  # three sequential methods + the joint run (same images)
     work = float(p["n_seeds"]) * passes * p["n_tasks"] * n_train * p["n_steps"] * weights * 3
+    work += 2.0 * len(p["ewc_lambdas"]) * p["epochs_per_task"] * p["select_tasks"] * n_train * p["n_steps"] * weights * 3
     return first_problem(
         check_memory("n_train", f"{p['n_tasks']} tasks x {n_train + n_test} images x {widths[0]} pixels plus "
                      f"activations of {p['n_steps']} steps", data_bytes + activations + 16 * weights),
-        check_work("epochs_per_task", f"n_seeds x methods x epochs_per_task x n_tasks x {n_train} images x "
-                   f"{p['n_steps']} steps x {weights:.3g} weights", work),
+        check_work("epochs_per_task", f"(n_seeds x methods x n_tasks + ewc_lambdas x select_tasks) x epochs_per_task"
+                   f" x {n_train} images x {p['n_steps']} steps x {weights:.3g} weights", work),
     )
+
+
+def _check_ewc(p: dict) -> str | None:
+    if not p["ewc_lambdas"]:
+        return "key 'ewc_lambdas': give at least one EWC penalty strength"
+    n_train = _split(p)[0]
+    if len(p["ewc_lambdas"]) > 1 and n_train - _n_val(p["val_fraction"], n_train) < 1:
+        return (f"key 'val_fraction': {p['val_fraction']:g} of {n_train} training images leaves none to train the "
+                "EWC selection run")
+    return None
+
+
+def _n_val(fraction: float, n_train: int) -> int:
+    """Validation images held out of ``n_train`` for the EWC selection (at least one)."""
+    return max(1, int(round(fraction * n_train)))
 
 
 # ---------------------------------------------------------------------------------- data
@@ -200,9 +224,9 @@ def _encode(x: torch.Tensor, n_steps: int) -> torch.Tensor:
     return x.unsqueeze(0).expand(n_steps, *x.shape)
 
 
-def train_sgd(model, x, y, p: dict, generator, phase: str, penalty=None, project=None) -> None:
-    """SGD on the spike-count cross-entropy (+ ``penalty(model)``); ``project()`` edits the
-    gradients before each step. Non-finite losses or weights raise NonFiniteError."""
+def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, project=None) -> None:
+    """SGD on the spike-count cross-entropy; ``project()`` edits the gradients before each step,
+    ``after_step(model)`` edits the weights after it. Non-finite losses or weights raise NonFiniteError."""
     from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
     from synaptica.training.losses import spike_count_cross_entropy
 
@@ -213,14 +237,14 @@ def train_sgd(model, x, y, p: dict, generator, phase: str, penalty=None, project
         for step, start in enumerate(range(0, len(x), p["batch_size"])):
             idx = order[start:start + p["batch_size"]]
             loss = spike_count_cross_entropy(model(_encode(x[idx], p["n_steps"])), y[idx])
-            if penalty is not None:
-                loss = loss + penalty(model)
             require_finite_loss(loss, experiment="hlop-continual", phase=phase, epoch=epoch, step=step)
             optimiser.zero_grad()
             loss.backward()
             if project is not None:
                 project()
             optimiser.step()
+            if after_step is not None:
+                after_step(model)
         require_finite_parameters(params, experiment="hlop-continual", phase=phase, epoch=epoch)
 
 
@@ -250,40 +274,74 @@ def layer_inputs(model, x: torch.Tensor, n_steps: int, batch: int = 500) -> list
 
 
 class EWC:
-    """Elastic weight consolidation (Kirkpatrick et al. 2017): after each task, the empirical
-    diagonal Fisher ``F_i = mean_n (d log p(y_n | x_n) / d theta_i)^2`` (one image per
-    gradient) is added to the running sum and the weights become the anchor (Huszar 2018's
-    sum of penalties around the latest weights, the usual compact form)."""
+    """Elastic weight consolidation: Kirkpatrick et al. (2017), "Overcoming catastrophic
+    forgetting in neural networks", PNAS 114:3521. After task t the weights ``theta*_t`` and the
+    diagonal Fisher information of the model's own predictive distribution
+
+        F_t,i = mean_n E_{c ~ p(c | x_n)} (d log p(c | x_n) / d theta_i)^2
+
+    are kept; later tasks minimise ``L_task + lambda/2 sum_{t past} sum_i F_t,i (theta_i - theta*_t,i)^2``
+    (the original sum of one penalty per past task, not online EWC). The sum of quadratics
+    is one quadratic with curvature ``lambda S`` (``S = sum_t F_t``) centred on the
+    Fisher-weighted anchor ``A / S`` (``A = sum_t F_t theta*_t``), so only S and A are stored.
+    The expectation over classes is estimated with one class drawn from the model's output per
+    image (the true Fisher, unlike the "empirical" Fisher of the data labels; the fused LIF
+    kernel backpropagates once per forward, so the exact C-class sum would cost C forwards).
+    Units: F in (log-likelihood / weight)^2, lambda dimensionless.
+
+    Why a proximal step: an explicit SGD step on a quadratic of curvature c overshoots when
+    lr c > 2, and lambda F reaches 1e5 here (F up to ~70), so plain SGD on the penalty diverges
+    above lambda ~ 10. :meth:`prox` applies the penalty implicitly after the task-loss SGD step
+    (forward-backward splitting, the penalty's exact proximal map)::
+
+        theta <- (theta + lr lambda A) / (1 + lr lambda S)
+
+    which equals the explicit step for small ``lr lambda S``, is stable for every lambda, and
+    has the same fixed points as gradient descent on the full objective.
+    """
 
     def __init__(self, strength: float, lr: float) -> None:
         self.strength, self.lr = strength, lr
-        self.fisher: list[torch.Tensor] | None = None
-        self.anchor: list[torch.Tensor] = []
+        self.fisher_sum: list[torch.Tensor] | None = None
+        self.weighted_anchor: list[torch.Tensor] = []
 
-    def consolidate(self, model, x, y, n_samples: int, n_steps: int, generator) -> None:
-        from synaptica.training.losses import spike_count_cross_entropy
-
+    def consolidate(self, model, x: torch.Tensor, n_samples: int, n_steps: int, generator) -> list[torch.Tensor]:
+        """Add the Fisher (returned) of ``n_samples`` images of ``x`` (n, P) and the current weights
+        as a new past task. One image per forward pass: the Fisher needs per-image gradients."""
         params = list(model.parameters())
         fisher = [torch.zeros_like(q) for q in params]
         idx = torch.randperm(len(x), generator=generator)[:n_samples]
         for i in idx.tolist():
-            model.zero_grad()
-            spike_count_cross_entropy(model(_encode(x[i:i + 1], n_steps)), y[i:i + 1]).backward()
-            for f, q in zip(fisher, params):
-                f += q.grad.detach() ** 2
-        model.zero_grad()
+            log_p = torch.log_softmax(model(_encode(x[i:i + 1], n_steps)).sum(0)[0], dim=0)  # (C,)
+            c = int(torch.multinomial(log_p.detach().exp(), 1, generator=generator))
+            for f, g in zip(fisher, torch.autograd.grad(log_p[c], params)):
+                f += g ** 2
         fisher = [f / len(idx) for f in fisher]
-        self.fisher = fisher if self.fisher is None else [a + b for a, b in zip(self.fisher, fisher)]
-        self.anchor = [q.detach().clone() for q in params]
+        anchor = [f * q.detach() for f, q in zip(fisher, params)]
+        if self.fisher_sum is None:
+            self.fisher_sum, self.weighted_anchor = fisher, anchor
+        else:
+            self.fisher_sum = [a + b for a, b in zip(self.fisher_sum, fisher)]
+            self.weighted_anchor = [a + b for a, b in zip(self.weighted_anchor, anchor)]
+        return fisher
 
-    def penalty(self, model) -> torch.Tensor:
-        """``1/2 sum_i min(lambda F_i, 1/lr) (theta_i - theta*_i)^2``: an SGD step on a quadratic
-        of curvature c overshoots its minimum when lr c > 2, so the curvature is capped at 1/lr
-        (one step then returns a weight exactly to its anchor); without the cap the penalty
-        diverges for lambda above about 2 / (lr max F) (max F ~ 70 here, a few units of lambda)."""
-        cap = 1.0 / self.lr
-        return 0.5 * sum(((q - a) ** 2 * (self.strength * f).clamp(max=cap)).sum()
-                         for q, a, f in zip(model.parameters(), self.anchor, self.fisher))
+    @torch.no_grad()
+    def prox(self, model) -> None:
+        """The penalty's proximal step on every weight (class doc); no-op before the first task ends."""
+        if self.fisher_sum is None:
+            return
+        c = self.lr * self.strength
+        for q, s, a in zip(model.parameters(), self.fisher_sum, self.weighted_anchor):
+            q.copy_((q + c * a) / (1 + c * s))
+
+    def penalty(self, model) -> float:
+        """``lambda/2 sum_t sum_i F_t,i (theta_i - theta*_t,i)^2`` up to a constant (for reports)."""
+        if self.fisher_sum is None:
+            return 0.0
+        with torch.no_grad():
+            return 0.5 * self.strength * float(sum((s * q ** 2 - 2 * a * q).sum()
+                                                   for q, s, a in zip(model.parameters(), self.fisher_sum,
+                                                                      self.weighted_anchor)))
 
 
 def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> dict:
@@ -294,7 +352,7 @@ def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> d
     n_tasks = p["n_tasks"]
     generator = torch.Generator().manual_seed(1000 * seed + SEQUENTIAL.index(method))
     R = np.zeros((n_tasks, n_tasks))
-    ewc = EWC(p["ewc_lambda"], p["lr"]) if method == "ewc" else None
+    ewc = EWC(p["ewc_lambda"], p["lr"]) if method == "ewc" else None  # ewc_lambda: the selected value
     hlop = None
     if method == "hlop":
         lrs = [p["hebb_lr_input"]] + [p["hebb_lr_hidden"]] * len(p["hidden"])
@@ -304,13 +362,13 @@ def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> d
     tests = [d["x_test"][:, perm] for perm in d["perms"]]
     for task in range(n_tasks):
         x = d["x_train"][:, d["perms"][task]]
-        penalty = ewc.penalty if ewc is not None and ewc.fisher is not None else None
+        after_step = ewc.prox if ewc is not None and task > 0 else None
         project = hlop.project_gradients if hlop is not None and task > 0 else None
-        train_sgd(model, x, d["y_train"], p, generator, f"{method} task {task + 1}", penalty, project)
+        train_sgd(model, x, d["y_train"], p, generator, f"{method} task {task + 1}", after_step, project)
         R[task] = [accuracy(model, xt, d["y_test"], p["n_steps"]) for xt in tests]
         if task < n_tasks - 1:
             if ewc is not None:
-                ewc.consolidate(model, x, d["y_train"], p["fisher_samples"], p["n_steps"], generator)
+                ewc.consolidate(model, x, p["fisher_samples"], p["n_steps"], generator)
             if hlop is not None:
                 hlop.add_neurons(schedule[task], generator)
                 activity = layer_inputs(model, x, p["n_steps"])
@@ -327,10 +385,36 @@ def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> d
     return out
 
 
+def learning_accuracy(R: np.ndarray) -> float:
+    """Mean accuracy on each task right after training it, ``mean_j R[j, j]`` (plasticity)."""
+    return float(np.mean(np.diag(R)))
+
+
 def acc_bwt(R: np.ndarray) -> tuple[float, float]:
     """ACC and BWT of Lopez-Paz & Ranzato (2017) from the accuracy matrix R[trained, tested]."""
     last = R[-1]
     return float(last.mean()), float(np.mean(last[:-1] - np.diag(R)[:-1]))
+
+
+def select_ewc_lambda(p: dict, seed: int, tick) -> tuple[float, dict[float, float]]:
+    """EWC's lambda from the grid ``ewc_lambdas``: each value trains EWC on the first
+    ``select_tasks`` tasks of ``seed`` with ``val_fraction`` of the training images held out;
+    the value with the best final validation ACC wins (ties: the smaller lambda). The test
+    images are never used. Returns (lambda, {lambda: validation ACC}); one value: no run."""
+    grid = sorted(set(p["ewc_lambdas"]))
+    if len(grid) == 1:
+        return grid[0], {}
+    d = load_tasks(p, seed)
+    n_val = _n_val(p["val_fraction"], len(d["x_train"]))
+    k = min(p["select_tasks"], p["n_tasks"])
+    held_out = {"x_train": d["x_train"][n_val:], "y_train": d["y_train"][n_val:], "x_test": d["x_train"][:n_val],
+                "y_test": d["y_train"][:n_val], "perms": d["perms"][:k]}
+    initial = make_model(p, d["x_train"].shape[1], torch.Generator().manual_seed(seed))
+    scores = {}
+    for strength in grid:
+        R = run_sequential("ewc", initial, held_out, dict(p, n_tasks=k, ewc_lambda=strength), seed, tick)["R"]
+        scores[strength] = acc_bwt(R)[0]
+    return max(grid, key=lambda s: (scores[s], -s)), scores
 
 
 def run_seed(p: dict, seed: int, tick) -> dict:
@@ -341,6 +425,7 @@ def run_seed(p: dict, seed: int, tick) -> dict:
         result = run_sequential(method, initial, d, p, seed, tick)
         out[f"R_{method}"] = result["R"]
         out[f"acc_{method}"], out[f"bwt_{method}"] = acc_bwt(result["R"])
+        out[f"lacc_{method}"] = learning_accuracy(result["R"])
         if method == "hlop":
             out["lateral"], out["hebbian_orthonormality_error"] = result["lateral"], result["orthonormality"]
             out["hlop_model"] = result["model"]
@@ -359,7 +444,8 @@ def run_seed(p: dict, seed: int, tick) -> dict:
 
 def summarise(per_seed: list[dict]) -> dict[str, float]:
     metrics: dict[str, float] = {"n_seeds": len(per_seed)}
-    for key in [f"acc_{m}" for m in METHODS] + [f"bwt_{m}" for m in SEQUENTIAL] + ["hebbian_orthonormality_error"]:
+    keys = [f"acc_{m}" for m in METHODS] + [f"{k}_{m}" for k in ("bwt", "lacc") for m in SEQUENTIAL]
+    for key in keys + ["hebbian_orthonormality_error"]:
         values = np.array([s[key] for s in per_seed], dtype=float)
         metrics[key] = float(values.mean())
         metrics[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
@@ -414,7 +500,9 @@ def plot_bars(metrics: dict, path: Path) -> None:
 
 def run_hlop_continual(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
     t0 = time.perf_counter()
-    total, done = p["n_seeds"] * (len(SEQUENTIAL) * p["n_tasks"] + 1), [0]
+    n_grid = len(set(p["ewc_lambdas"]))
+    selection_tasks = n_grid * min(p["select_tasks"], p["n_tasks"]) if n_grid > 1 else 0
+    total, done = p["n_seeds"] * (len(SEQUENTIAL) * p["n_tasks"] + 1) + selection_tasks, [0]
 
     def tick() -> None:
         done[0] += 1
@@ -426,7 +514,8 @@ def run_hlop_continual(p: dict, progress: ProgressCallback | None = None) -> Exp
     # digits-sized layers: a wider thread pool costs more than it computes (cf. brain-modes)
     n_threads = 1 if max([N_PIXELS[_kind(p["data"])], *p["hidden"]]) <= 256 else torch.get_num_threads()
     with limit_threads(n_threads):
-        per_seed = [run_seed(p, p["seed"] + k, tick) for k in range(p["n_seeds"])]
+        strength, scores = select_ewc_lambda(p, p["seed"], tick)
+        per_seed = [run_seed(dict(p, ewc_lambda=strength), p["seed"] + k, tick) for k in range(p["n_seeds"])]
         first = per_seed[0]
         model = first["hlop_model"]
         model.keep_hidden = True
@@ -435,6 +524,9 @@ def run_hlop_continual(p: dict, progress: ProgressCallback | None = None) -> Exp
         hidden = torch.cat(model.hidden_spikes[:-1], dim=2)  # (T, 10 images, sum(hidden))
         model.keep_hidden = False
     metrics = summarise(per_seed)
+    metrics["ewc_lambda"] = strength
+    for value, score in scores.items():
+        metrics[f"ewc_val_acc_lambda{value:g}".replace("+", "")] = score
     metrics["run_s"] = time.perf_counter() - t0
     steps, images, ids = np.nonzero(hidden.numpy())
     times = images * p["n_steps"] + steps + 0.5  # images one after another, 1 ms per step
@@ -451,5 +543,5 @@ EXPERIMENT = Experiment(
     summary="permuted-pixel continual learning of a spiking MLP: HLOP vs fine-tuning, EWC and multitask",
     schema=SCHEMA,
     run=run_hlop_continual,
-    checks=(_check_lateral, _check_budget),
+    checks=(_check_ewc, _check_lateral, _check_budget),
 )
