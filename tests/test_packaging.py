@@ -65,7 +65,6 @@ def test_wheel_ships_py_typed_and_the_experiment_files(wheel):
         names = set(archive.namelist())
     assert "synaptica/py.typed" in names
     assert "synaptica/experiments/cuba.toml" in names
-    # models/ has no __init__.py: a namespace package, still packaged
     assert "synaptica/models/diehl_cook.py" in names
 
 
