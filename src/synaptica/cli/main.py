@@ -45,6 +45,7 @@ from ..experiments import (
     get_experiment,
     load_experiment_config,
 )
+from .nwb_export import nwb_metadata, nwb_options, nwb_writer
 from .output import InvalidResultError, check_result, claim_out_dir, default_out_dir, write_folder, write_run
 
 __all__ = ["main"]
@@ -154,11 +155,14 @@ def _summary(name: str, result: ExperimentResult, wall_s: float, out_dir: Path) 
 @click.option("--seed", default=None, metavar="N",
               help="Random seed; shorthand for --set seed=N.")
 @click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error (or SYNAPTICA_DEBUG=1).")
-def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str | None, debug: bool) -> None:
+@nwb_options
+def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str | None, debug: bool, spikes_format: str,
+        **nwb: object) -> None:
     """Run a built-in experiment NAME, or the experiment a FILE.toml parametrises.
 
     The configuration is validated first; the run folder gets config.toml, metrics.json,
-    spikes.npz (times in s, readable by `synaptica analyze`) and PNG plots. A refused
+    spikes.npz (times in s, readable by `synaptica analyze`) and PNG plots; with --format nwb
+    also spikes.nwb (session metadata from the --nwb-* options). A refused
     configuration exits with code 2, a run that fails or whose results would mean
     nothing (a loss or state became NaN or infinite) with code 1; either way with one
     ``error:`` line and nothing written.
@@ -171,8 +175,9 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str |
         if seed is not None:
             _check_seed_option(experiment, seed)
             _, params, _ = load_experiment_config(target, overrides + [f"seed={seed}"])
+        nwb_meta = nwb_metadata(experiment, params, spikes_format, **nwb)
         out_dir = out_dir if out_dir is not None else default_out_dir(experiment.name)
-        click.get_current_context().with_resource(claim_out_dir(out_dir, "run"))  # checked and locked until exit
+        claim = click.get_current_context().with_resource(claim_out_dir(out_dir, "run"))  # checked, locked until exit
     except ConfigError as exc:
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except Exception as exc:  # a bug or the system (e.g. memory) while reading the configuration
@@ -192,7 +197,8 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str |
             raise
         _fail(message, code)
     try:
-        write_run(out_dir, experiment.name, params, result)
+        write_run(out_dir, experiment.name, params, result,
+                  also=None if nwb_meta is None else nwb_writer(nwb_meta, experiment, params, result, claim))
     except ConfigError as exc:  # something of the user's appeared in the folder meanwhile
         _fail(str(exc), CONFIG_ERROR_EXIT)
     except Exception as exc:  # a figure or the disk failed; the checkpoint is kept, a rerun resumes
@@ -373,5 +379,6 @@ def _json_safe(value: object) -> object:
     return value
 
 
+from . import export as _export  # noqa: E402,F401  (registers `synaptica export`)
 if __name__ == "__main__":  # pragma: no cover
     main()

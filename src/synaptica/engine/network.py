@@ -299,6 +299,12 @@ class Network:
         self._compiled = None
         return mon
 
+    def to_pynn(self, sim: Any, setup: bool = True) -> tuple[dict, dict]:
+        """Build this network in the PyNN simulator module ``sim`` (e.g. ``pyNN.nest``);
+        see :mod:`synaptica.io.pynn` for what maps. Returns (populations, projections)."""
+        from synaptica.io.pynn import to_pynn
+        return to_pynn(self, sim, setup=setup)
+
     def monitor_spikes(self, group: Group, name: str | None = None) -> SpikeMonitor:
         mon = SpikeMonitor(group, name or f"spikes:{group.name}")
         mon.dt = self.dt
