@@ -1,6 +1,6 @@
 """Create the benchmark-only virtual environment that holds the peer simulators.
 
-The peers (Brian2, NEST, BindsNET) are never dependencies of synaptica itself; they live in
+The peers (Brian2, NEST, PyNN, BindsNET) are never dependencies of synaptica itself; they live in
 ``bench/.venv-peers``.  Run ``python3 bench/peers_env.py`` (stdlib only) to create it;
 it prints the path of the venv's python. ``python3 bench/peers_env.py --analysis`` does the
 same for ``bench/.venv-analysis``, the peers of the analysis benchmark (see ensure_analysis_env),
@@ -32,8 +32,9 @@ from pathlib import Path
 VENV_DIR = Path(__file__).resolve().parent / ".venv-peers"
 TORCH = "torch==2.13.0"
 # Brian2 2.9.0 calls ndarray.ptp, removed in numpy 2.4; cython is needed for the
-# Brian2 "cython" target; nest-simulator installs from PyPI as a wheel (OpenMP, GSL).
-REQUIREMENTS = ["brian2==2.9.0", "numpy<2.4", "cython", "nest-simulator==3.10.0"]
+# Brian2 "cython" target; nest-simulator installs from PyPI as a wheel (OpenMP, GSL);
+# PyNN 0.13 runs the networks synaptica exports (bench/pynn_check.py) on that NEST.
+REQUIREMENTS = ["brian2==2.9.0", "numpy<2.4", "cython", "nest-simulator==3.10.0", "pyNN==0.13.0"]
 # What `import bindsnet` (0.3.4) imports at load: gymnasium + ale_py (environment), cv2
 # (datasets.preprocess), tensorboardX + pandas (analysis), sklearn (evaluation), scipy
 # (models), tqdm (pipeline); matplotlib and PIL come with Brian2's deps already.
@@ -135,7 +136,7 @@ def ensure_peers_env() -> Path:
         subprocess.run([*_pip(py), "--no-deps", *NO_DEPS], check=True)
         write_torchvision_stub(py)
         # smoke test; stdout (NEST's banner) is dropped so that callers' stdout stays clean
-        subprocess.run([str(py), "-c", "import bindsnet, brian2, nest"], check=True,
+        subprocess.run([str(py), "-c", "import bindsnet, brian2, nest, pyNN.nest"], check=True,
                        stdout=subprocess.DEVNULL, env={**os.environ, "PYNEST_QUIET": "1"})
     return _ensure_venv(VENV_DIR, MARKER, _steps(), install)
 
