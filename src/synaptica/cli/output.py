@@ -151,10 +151,16 @@ def _write_files(folder: Path, name: str, params: dict, result: ExperimentResult
         write(folder / figure)
 
 
-def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult) -> Path:
-    """Write every run file of an experiment's result into ``out_dir`` (see :func:`write_folder`)."""
-    return write_folder(out_dir, lambda folder: _write_files(folder, name, params, result), kind="run",
-                        seed=params.get("seed"))
+def write_run(out_dir: Path, name: str, params: dict, result: ExperimentResult,
+              also: Callable[[Path], None] | None = None) -> Path:
+    """Write every run file of an experiment's result into ``out_dir`` (see :func:`write_folder`);
+    ``also(folder)`` adds optional files (e.g. ``spikes.nwb``) to the folder being written."""
+    def write(folder: Path) -> None:
+        _write_files(folder, name, params, result)
+        if also is not None:
+            also(folder)
+
+    return write_folder(out_dir, write, kind="run", seed=params.get("seed"))
 
 
 def write_folder(out_dir: Path, write_files: Callable[[Path], None], *, kind: str = "run",

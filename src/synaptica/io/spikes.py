@@ -9,8 +9,10 @@
   ``t_start``, ``t_stop`` (s), ``time_unit`` (``"s"``); datasets ``/times`` and ``/ids``;
   group ``/units`` with one dataset per metadata column (strings as UTF-8).
 * ``.nwb`` (pynwb, the ``synaptica[nwb]`` extra): the file's units table, one row per
-  unit with its ``spike_times``, ``obs_intervals = [[t_start, t_stop]]`` and the metadata
-  as extra columns. Any NWB file with a units table can be read; without
+  unit with its ``spike_times``, ``obs_intervals = [[t_start, t_stop]]``, ``resolution``
+  (s) and the metadata as extra columns, plus session, subject and provenance metadata
+  (``nwb=``, a :class:`~synaptica.io.nwb.NWBMetadata`; see :mod:`synaptica.io.nwb`) so that
+  the file passes NWB Inspector. Any NWB file with a units table can be read; without
   ``obs_intervals`` the window runs from 0 (the session start) to the latest stop time of
   the file's epochs or trials, or to the last spike. NWB stores text, so byte-string
   metadata comes back as unicode.
@@ -37,6 +39,7 @@ from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from synaptica.io.nwb import ATTRIBUTE_WARNING, NWBMetadata, write_units_file
 from synaptica.record import SpikeRecord, SpikeRecordError
 
 __all__ = ["SpikeFileError", "save_record", "save_spikes", "load_record", "FORMAT", "VERSION"]
@@ -44,7 +47,6 @@ __all__ = ["SpikeFileError", "save_record", "save_spikes", "load_record", "FORMA
 FORMAT = "synaptica.spikes"
 VERSION = 1
 _SUFFIXES = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5", ".nwb": "nwb"}
-_ATTRIBUTE_WARNING = "An attribute .* already exists on"
 _META_KINDS = "biufUS"  # booleans, integers, floats, unicode and byte strings
 # standard columns of an NWB Units table: metadata may not take these names
 _NWB_RESERVED = {"id", "spike_times", "spike_times_index", "obs_intervals", "obs_intervals_index", "electrodes",
@@ -68,20 +70,22 @@ class _Silent(NamedTuple):
 
 
 # -- public API ------------------------------------------------------------------------------
-def save_record(record: SpikeRecord, path: str | os.PathLike, *, format: str | None = None) -> Path:
+def save_record(record: SpikeRecord, path: str | os.PathLike, *, format: str | None = None,
+                nwb: NWBMetadata | None = None) -> Path:
     """Write ``record`` to ``path`` (format from the suffix, or ``format`` = ``"npz"``,
     ``"hdf5"`` or ``"nwb"``) atomically: on any error no file is left behind and an
-    existing file is untouched. Returns the path."""
+    existing file is untouched. ``nwb``: session metadata of an NWB file (defaults when
+    None; refused for the other formats). Returns the path."""
     path = Path(path)
     fmt = _format_of(path, format)
     if not isinstance(record, SpikeRecord):
         raise SpikeFileError(f"{path}: expected a SpikeRecord to write, got {type(record).__name__}")
-    return _save(record, path, fmt)
+    return _save(record, path, fmt, nwb)
 
 
 def save_spikes(path: str | os.PathLike, times: Sequence[float], ids: Sequence[int], *, n_units: int,
                 t_stop: float, t_start: float = 0.0, units: Mapping[str, Any] | None = None,
-                format: str | None = None) -> Path:
+                format: str | None = None, nwb: NWBMetadata | None = None) -> Path:
     """Write spike ``times`` (s, any order: sorted stably here) and unit ``ids`` observed over
     ``[t_start, t_stop]`` s as a spike file, like :func:`save_record` of
     ``SpikeRecord.from_arrays(..., sort=True)``. A record without spikes (a silent run) is
@@ -97,7 +101,7 @@ def save_spikes(path: str | os.PathLike, times: Sequence[float], ids: Sequence[i
                                              units=units, sort=True)
         except SpikeRecordError as error:
             raise SpikeFileError(f"{path}: cannot write, {error}") from None
-        return _save(record, path, fmt)
+        return _save(record, path, fmt, nwb)
     t_start, t_stop = float(t_start), float(t_stop)
     if int(n_units) < 1:
         raise SpikeFileError(f"{path}: cannot write a record without units")
@@ -109,14 +113,18 @@ def save_spikes(path: str | os.PathLike, times: Sequence[float], ids: Sequence[i
             raise SpikeFileError(f"{path}: unit metadata '{name}' has {column.shape[0] if column.ndim else 0} rows, "
                                  f"expected {int(n_units)}")
     silent = _Silent(np.zeros(0), np.zeros(0, dtype=np.int64), int(n_units), t_start, t_stop, meta)
-    return _save(silent, path, fmt)
+    return _save(silent, path, fmt, nwb)
 
 
-def _save(record: SpikeRecord | _Silent, path: Path, fmt: str) -> Path:
+def _save(record: SpikeRecord | _Silent, path: Path, fmt: str, nwb: NWBMetadata | None = None) -> Path:
     columns = _unit_columns(record, path, fmt)
+    if nwb is not None and (fmt != "nwb" or not isinstance(nwb, NWBMetadata)):
+        raise SpikeFileError(f"{path}: nwb= takes an NWBMetadata and only for an NWB file, got "
+                             f"{type(nwb).__name__} for a {fmt} file")
     if fmt == "nwb":
         _pynwb()  # a missing extra is an ImportError, before any file is touched
-    writer = {"npz": _write_npz, "hdf5": _write_hdf5, "nwb": _write_nwb}[fmt]
+    writer = {"npz": _write_npz, "hdf5": _write_hdf5,
+              "nwb": lambda rec, cols, tmp: write_units_file(rec, cols, tmp, nwb, f"{FORMAT} version {VERSION}")}[fmt]
     with _atomic(path) as tmp:
         try:
             writer(record, columns, tmp)
@@ -368,39 +376,12 @@ def _pynwb():
     return pynwb
 
 
-def _write_nwb(record: SpikeRecord | _Silent, columns: dict[str, np.ndarray], tmp: Path) -> None:
-    import datetime
-    import uuid
-
-    pynwb = _pynwb()
-    from hdmf.common import VectorData, VectorIndex
-
-    n = record.n_units
-    counts = np.bincount(record.ids, minlength=n)
-    by_unit = record.times[np.argsort(record.ids, kind="stable")]  # stable: each train stays sorted
-    spikes = VectorData(name="spike_times", description="spike times (s)", data=by_unit)
-    windows = VectorData(name="obs_intervals", description="observation window (s)",
-                         data=np.tile([[record.t_start, record.t_stop]], (n, 1)))
-    table = [spikes, VectorIndex(name="spike_times_index", data=np.cumsum(counts), target=spikes),
-             windows, VectorIndex(name="obs_intervals_index", data=np.arange(1, n + 1), target=windows)]
-    table += [VectorData(name=name, description=f"unit metadata '{name}'", data=column)
-              for name, column in columns.items()]
-    nwbfile = pynwb.NWBFile(session_description="spike record written by synaptica", identifier=str(uuid.uuid4()),
-                            session_start_time=datetime.datetime.now(datetime.timezone.utc))
-    with warnings.catch_warnings():  # a column named like a table attribute ('name') is fine here
-        warnings.filterwarnings("ignore", message=_ATTRIBUTE_WARNING)
-        nwbfile.units = pynwb.misc.Units(name="units", description=f"{FORMAT} version {VERSION}",
-                                         id=np.arange(n), columns=table)
-    with pynwb.NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwbfile)
-
-
 def _read_nwb(path: Path) -> dict:
     pynwb = _pynwb()
     from hdmf.common import DynamicTableRegion, VectorIndex
 
     with pynwb.NWBHDF5IO(str(path), "r") as io, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_ATTRIBUTE_WARNING)
+        warnings.filterwarnings("ignore", message=ATTRIBUTE_WARNING)
         nwbfile = io.read()
         units = nwbfile.units
         if units is None:
