@@ -5,6 +5,8 @@
     synaptica run my_run.toml          # a file with experiment = "cuba" and parameters
     synaptica analyze spikes.nwb --states 2 --out runs/analysis
     synaptica analyze runs/cuba/spikes.npz   # a run's spikes: the same file format
+    synaptica show cuba                      # parameters: default, unit, range, help
+    synaptica config cuba > my.toml          # a commented file to edit, then: synaptica run my.toml
 
 Configuration errors are reported as ``error: <file>: key '<key>': <problem>`` on stderr
 with exit code 2, before anything is simulated or written. A run that fails, or whose
@@ -42,6 +44,7 @@ from ..experiments import (
     ExperimentResult,
     available,
     broken_builtins,
+    broken_plugins,
     get_experiment,
     load_experiment_config,
 )
@@ -78,7 +81,7 @@ def main() -> None:
 
 @main.command("list")
 def list_command() -> None:
-    """List the built-in experiments, one per line."""
+    """List the experiments (built-in and plugins), one per line."""
     console = Console(highlight=False)
     names = available()
     width = max((len(n) for n in names), default=0)
@@ -90,6 +93,16 @@ def list_command() -> None:
         Console(stderr=True, highlight=False).print(
             Text(f"warning: built-in '{name}' failed to import: {error}", style="yellow"), soft_wrap=True
         )
+    for name, error in broken_plugins().items():
+        Console(stderr=True, highlight=False).print(
+            Text(f"warning: plugin '{name}' left out: {error}", style="yellow"), soft_wrap=True
+        )
+
+
+def _complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from .show import complete_experiment_or_file  # show.py imports this module
+
+    return complete_experiment_or_file(ctx, param, incomplete)
 
 
 def _simulate(experiment: Experiment, params: dict, checkpoint: Path) -> tuple[ExperimentResult, float]:
@@ -147,7 +160,7 @@ def _summary(name: str, result: ExperimentResult, wall_s: float, out_dir: Path) 
 
 
 @main.command()
-@click.argument("target", metavar="NAME|FILE.toml")
+@click.argument("target", metavar="NAME|FILE.toml", shell_complete=_complete_target)
 @click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one parameter (VALUE is read as TOML, else as a string). Repeatable.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
@@ -380,5 +393,6 @@ def _json_safe(value: object) -> object:
 
 
 from . import export as _export  # noqa: E402,F401  (registers `synaptica export`)
+from . import show as _show  # noqa: E402,F401  (registers `synaptica show` and `synaptica config`)
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,14 +9,26 @@ Built-in experiments are imported lazily (they pull in torch/numba, which ``syna
 Every listed module must exist: a missing one, or one that fails to import, is reported
 by ``get_experiment`` and ``synaptica list`` (and fails the registry test).
 
+Plugins: an installed distribution adds experiments through the entry point group
+:data:`PLUGIN_GROUP` (``synaptica.experiments``), one entry per experiment named like it,
+pointing at the :class:`Experiment` object or at a module defining ``EXPERIMENT``::
+
+    [project.entry-points."synaptica.experiments"]
+    my-model = "my_package.my_model:EXPERIMENT"
+
+They load with the built-ins. A plugin that fails to import, is no Experiment, names
+another experiment than its entry, or takes a built-in's name is left out and reported
+by :func:`broken_plugins` (``synaptica list`` warns), never raised.
+
 Read :data:`EXPERIMENTS` directly only after :func:`load_builtins`.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
+from types import ModuleType
 from typing import Iterable
 
 from ..config import ConfigError, EXPERIMENT_KEY, experiment_of, load_config, read_toml
@@ -27,12 +39,15 @@ __all__ = [
     "EXPERIMENTS",
     "Experiment",
     "ExperimentResult",
+    "PLUGIN_GROUP",
     "ProgressCallback",
     "UnknownExperimentError",
     "available",
     "broken_builtins",
+    "broken_plugins",
     "default_config_text",
     "get_experiment",
+    "known_names",
     "load_builtins",
     "load_experiment_config",
     "register",
@@ -62,7 +77,10 @@ BUILTINS: dict[str, str] = {
 }
 # ---------------------------------------------------------------------------------------
 
+PLUGIN_GROUP = "synaptica.experiments"
+
 _broken: dict[str, str] = {}
+_broken_plugins: dict[str, str] = {}
 _builtins_loaded = False
 
 
@@ -111,7 +129,48 @@ def load_builtins() -> dict[str, str]:
             _broken[name] = f"{module_name} defines no Experiment named EXPERIMENT or {name.upper()}"
         elif name not in EXPERIMENTS:  # an explicit register() wins
             EXPERIMENTS[name] = experiment
+    _load_plugins()
     return dict(_broken)
+
+
+def _plugin_entries() -> list[metadata.EntryPoint]:
+    try:
+        return list(metadata.entry_points(group=PLUGIN_GROUP))
+    except Exception:  # a corrupt installed distribution's metadata: no plugins, not a crash
+        return []
+
+
+def _load_plugins() -> None:
+    """Register the experiments of the :data:`PLUGIN_GROUP` entry points (see the module docstring)."""
+    for entry in _plugin_entries():
+        source = f"{entry.value}" + (f" (from {entry.dist.name})" if getattr(entry, "dist", None) else "")
+        if entry.name in BUILTINS:
+            _broken_plugins[entry.name] = f"{source} takes the name of a built-in experiment"
+            continue
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a plugin's bug must not break the CLI
+            _broken_plugins[entry.name] = f"{source} failed to import: {type(exc).__name__}: {exc}"
+            continue
+        experiment = getattr(loaded, "EXPERIMENT", None) if isinstance(loaded, ModuleType) else loaded
+        if not isinstance(experiment, Experiment):
+            _broken_plugins[entry.name] = f"{source} is no Experiment (got {type(experiment).__name__})"
+        elif experiment.name != entry.name:
+            _broken_plugins[entry.name] = f"{source} is experiment '{experiment.name}', not '{entry.name}'"
+        elif entry.name not in EXPERIMENTS:
+            EXPERIMENTS[entry.name] = experiment
+
+
+def broken_plugins() -> dict[str, str]:
+    """Plugins (entry points of :data:`PLUGIN_GROUP`) left out: ``{name: why}``."""
+    load_builtins()
+    return dict(_broken_plugins)
+
+
+def known_names() -> list[str]:
+    """Sorted names of the built-ins, plugin entry points and registered experiments,
+    without importing any of them (fast enough for shell completion)."""
+    return sorted(set(BUILTINS) | {entry.name for entry in _plugin_entries()} | set(EXPERIMENTS))
 
 
 def broken_builtins() -> dict[str, str]:
@@ -132,6 +191,8 @@ def get_experiment(name: str) -> Experiment:
         return EXPERIMENTS[name]
     if name in _broken:
         raise UnknownExperimentError(f"experiment '{name}' failed to import: {_broken[name]}")
+    if name in _broken_plugins:
+        raise UnknownExperimentError(f"plugin experiment '{name}': {_broken_plugins[name]}")
     names = sorted(EXPERIMENTS)
     close = difflib.get_close_matches(name, names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -161,7 +222,7 @@ def load_experiment_config(target: str, overrides: Iterable[str] = ()) -> tuple[
     A FILE must say ``experiment = "<name>"``. Raises ConfigError (nothing is run).
     """
     load_builtins()
-    if target in EXPERIMENTS or target in _broken or not _looks_like_file(target):
+    if target in EXPERIMENTS or target in _broken or target in _broken_plugins or not _looks_like_file(target):
         experiment = get_experiment(target)
         text = default_config_text(target)
         origin = f"{target}.toml" if text is not None else f"experiment '{target}'"
