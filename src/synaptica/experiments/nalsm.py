@@ -2,21 +2,34 @@
 
 After Ivanov & Michmizos 2021, "Increasing liquid state machine performance with
 edge-of-chaos dynamics organized by astrocyte-modulated plasticity", NeurIPS 34. Three
-liquids of ``n_units`` LIF neurons (:class:`~synaptica.reservoir.liquid.Liquid`, Maass
-et al. 2002 wiring) see spike-encoded images (Poisson, rate = pixel intensity x
-``max_rate_hz``, ``present_ms`` per image, dt 1 ms); a linear readout
+liquids of ``n_units`` LIF neurons (:class:`~synaptica.reservoir.liquid.Liquid`) see
+spike-encoded images (Poisson, dt 1 ms, ``present_ms`` per image); a linear readout
 (:class:`~synaptica.reservoir.readout.LogisticReadout`) classifies each image from the
-liquid's spike counts during its presentation:
+liquid's spike counts during its presentation.
 
-* ``lsm``: the liquid as built (``weight_scale`` x the hand-set weights), static;
-* ``lsm_stdp``: first an initialisation phase (``n_init`` training images of ``init_ms``
-  each, as the paper's 20 ms) with STDP on every liquid and input synapse whose
-  depression rate is held at the potentiation rate (the authors' ``STDP_PURE``), then
-  frozen;
+``wiring="paper"`` (default) builds the liquid as the authors' code does
+(:func:`paper_liquid`, :func:`paper_neuron`: 3-D grid, C_EE/EI/IE/II = 0.2/0.1/0.3/0.05,
+lambda = 3, 15 % input density, one weight magnitude for every synapse, inputs of random
+sign, their LIF) and scales the images as they do (:func:`paper_intensities`: each pixel a
+spike probability per ms, every image the same total). ``wiring="maass"`` keeps the shared
+Liquid's Maass et al. 2002 column (about 5 recurrent synapses per cell, gamma weights).
+
+* ``lsm``: static; paper wiring: every |w| = ``weight_scale`` x ``w_max`` (the authors
+  hand-tune this one number);
+* ``lsm_stdp``: from |w| = ``w_max`` (the authors start at the bound), an initialisation
+  phase (``n_init`` training images of ``init_ms`` each, as the paper's 20 ms) with STDP on
+  every liquid and input synapse whose depression rate is held at the potentiation rate
+  (the authors' ``STDP_PURE``), then frozen;
 * ``nalsm``: the same phase with the depression rate set by an astrocyte that integrates
   liquid minus input spikes (:mod:`synaptica.plasticity.astrocyte`,
   :class:`~synaptica.plasticity.astrocyte_stdp.AstrocyteSTDP`: tau_A = 100 ms,
   b_A = 0.15, w_A = ``astro_weight``), then frozen.
+
+Departures from the authors' code: the negative input synapses (the engine keeps Dale's
+law per projection, so they are a separate inhibitory projection) stay fixed during the
+plasticity phase (theirs are plastic in [-3, 3] and may change sign); input neurons are
+Poisson without their 2 ms refractoriness; the plasticity phase is ``n_init`` images, not
+50,000; images are scaled over the loaded set, not per split.
 
 Each liquid's branching factor is the multistep-regression estimate
 (:class:`~synaptica.analysis.branching.MultistepRegression`, Wilting & Priesemann 2018)
@@ -36,29 +49,34 @@ from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCal
 
 SCHEMA = {
     "data": Field(str, "digits", "'digits' (scikit-learn 8x8) or a folder with MNIST IDX files"),
+    "wiring": Field(str, "paper", "'paper' (the authors' 3-D liquid, see paper_liquid) or 'maass' (Liquid's default)",
+                    choices=("paper", "maass")),
+    "w_max": Field(float, 3.0, "paper wiring: weight bound of STDP and initial |w| of the plastic liquids "
+                   "(paper units: 3)", minimum=0.0, maximum=100.0, exclusive_minimum=True),
     "n_units": Field(int, 1000, "liquid neurons", minimum=9, maximum=20000),
-    "n_train": Field(int, 400, "training images (MNIST: from the first 8000)", minimum=10, maximum=8000),
-    "n_test": Field(int, 200, "test images (MNIST: from the last 2000)", minimum=10, maximum=2000),
+    "n_train": Field(int, 300, "training images (MNIST: from the first 8000)", minimum=10, maximum=8000),
+    "n_test": Field(int, 150, "test images (MNIST: from the last 2000)", minimum=10, maximum=2000),
     "n_init": Field(int, 200, "images of the plasticity phase (paper: 50000)", minimum=1, maximum=10**6),
     "present_ms": Field(float, 250.0, "presentation per image (ms; paper: 250)", minimum=1.0, maximum=1e4),
     "init_ms": Field(float, 20.0, "presentation per image in the plasticity phase (ms; paper: 20)",
                      minimum=1.0, maximum=1e4),
-    "max_rate_hz": Field(float, 100.0, "input rate of a white pixel (Hz)", minimum=0.0, maximum=1000.0,
+    "max_rate_hz": Field(float, 1000.0, "input rate of a white pixel (Hz)", minimum=0.0, maximum=1000.0,
                          exclusive_minimum=True),
     "input_weight": Field(float, 80.0, "mean input synapse (pA)", minimum=0.0, maximum=1e5),
     "input_fraction": Field(float, 0.2, "probability that a pixel reaches a liquid cell", minimum=0.0, maximum=1.0,
                             exclusive_minimum=True),
-    "weight_scale": Field(float, 1.0, "factor on the liquid's hand-set weights", minimum=0.0, maximum=100.0),
-    "w_max_factor": Field(float, 3.0, "weight bound of STDP / mean initial weight of a connection type",
+    "weight_scale": Field(float, 0.2, "the static LSM's weights: paper wiring: |w| = weight_scale x w_max for every "
+                          "synapse; maass: factor on the hand-set weights", minimum=0.0, maximum=100.0),
+    "w_max_factor": Field(float, 3.0, "maass wiring: weight bound of STDP / mean initial weight of a connection type",
                           minimum=1.0, maximum=100.0),
     "eta_plus": Field(float, 0.15, "STDP potentiation rate (paper: 0.15)", minimum=0.0, maximum=10.0),
     "astro_weight": Field(float, 0.015, "astrocyte weight w_A (paper: 0.015 for 1000 neurons)", minimum=0.0,
                           maximum=10.0),
     "astro_tau_ms": Field(float, 100.0, "astrocyte time constant (ms; paper: 100)", minimum=1.0, maximum=1e6),
     "branching_bin_ms": Field(float, 4.0, "bin of the branching-factor estimate (ms)", minimum=1.0, maximum=100.0),
-    "sweep_scales": Field(list[float], [0.5, 1.0, 1.5, 2.0, 3.0], "weight scales of the LSM sweep (first seed; [] skips)",
+    "sweep_scales": Field(list[float], [0.2, 0.5, 1.0], "weight scales of the LSM sweep (first seed; [] skips)",
                           minimum=0.0, maximum=100.0, max_length=50),
-    "seeds": Field(int, 3, "independent liquids and data orders", minimum=1, maximum=100),
+    "seeds": Field(int, 1, "independent liquids and data orders", minimum=1, maximum=100),
     "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
 
@@ -76,6 +94,8 @@ def load_data(p: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     except ValueError as error:
         raise ConfigError(f"key 'data': {error}") from None
     images = images.reshape(len(images), -1)
+    if p["wiring"] == "paper":
+        images = paper_intensities(images)
     rng = np.random.default_rng(seed)
     if p["data"] == "digits":
         order = rng.permutation(len(images))
@@ -91,17 +111,102 @@ def load_data(p: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return images[train], labels[train], images[test], labels[test]
 
 
+# The authors' liquid (generate_spatial_network.py, spatial_network_builder_lib.py): C per
+# connection type pre-post, length constant 3 grid units, input density 0.15.
+PAPER_CONNECTION = {"EE": 0.2, "EI": 0.1, "IE": 0.3, "II": 0.05}
+PAPER_LAMBDA = 3.0
+PAPER_INPUT_DENSITY = 0.15
+# Their neuron: V <- V - V/64 + sum_j w_j exp(-s_j / 1 ms) / 1 ms per 1 ms step, threshold 20,
+# reset 0, refractory 2 ms: one presynaptic spike adds w (1 + e^-1 + e^-2 ...) = 1.582 w in all.
+PAPER_KERNEL_SUM = 1.0 / (1.0 - np.exp(-1.0))
+
+
+def grid_shape(n: int) -> tuple[int, int, int]:
+    """The most cube-like (a, b, c), a <= b <= c, with a b c = n (10 x 10 x 10 for 1000)."""
+    best = (1, 1, n)
+    for a in range(1, round(n ** (1 / 3)) + 1):
+        if n % a:
+            continue
+        for b in range(a, int((n // a) ** 0.5) + 1):
+            if (n // a) % b == 0:
+                best = (a, b, n // a // b)
+    return best
+
+
+def paper_neuron():
+    """The authors' LIF in this library's units: tau_m 64 ms, threshold 20 mV above rest,
+    reset to rest, refractory 2 ms, synaptic currents decaying with 1 ms. r_m is set so that a
+    synapse of weight w (the paper's unit) moves the membrane by 1.582 w mV in all, as theirs."""
+    from synaptica.neurons import LIF
+
+    return LIF(tau_m=64.0, tau_exc=1.0, tau_inh=1.0, v_rest=0.0, v_th=20.0, v_reset=0.0, t_ref=2.0,
+               r_m=64.0 * PAPER_KERNEL_SUM)
+
+
+def paper_liquid(p: dict, n_inputs: int, seed: int, magnitude: float, bin_ms: float):
+    """A :class:`~synaptica.reservoir.liquid.Liquid` wired as Ivanov & Michmizos 2021 (authors'
+    code): ``n_units`` cells on a 3-D grid (:func:`grid_shape`), 80 % excitatory placed at
+    random; a != b connected with probability C[type] exp(-(D/3)^2) (:data:`PAPER_CONNECTION`);
+    each (input, cell) pair connected with probability 0.15 (the authors pick exactly 15 % of
+    pairs); every synapse has |w| = ``magnitude`` (paper units, see :func:`paper_neuron`),
+    inhibitory cells negative, inputs of random sign; delay one step (1 ms); no background."""
+    from synaptica.reservoir.features import SpikeCounts
+    from synaptica.reservoir.liquid import Liquid
+
+    n = p["n_units"]
+    liquid = Liquid(n_units=n, n_inputs=n_inputs, input_mode="rates", model=paper_neuron(), dt=1.0, bin_ms=bin_ms,
+                    input_fraction=PAPER_INPUT_DENSITY, background_pA=0.0, features=SpikeCounts(), seed=seed)
+    rng = np.random.default_rng([seed, 2021])
+    excitatory = np.zeros(n, dtype=bool)
+    excitatory[rng.permutation(n)[:int(round(0.8 * n))]] = True
+    grid = np.stack(np.unravel_index(rng.permutation(n), grid_shape(n)), axis=1).astype(float)
+    distance = np.linalg.norm(grid[:, None, :] - grid[None, :, :], axis=2)
+    kind = np.where(excitatory, "E", "I")
+    draw = rng.random((n, n))
+    synapses = {}
+    for key, c in PAPER_CONNECTION.items():
+        chosen = (draw < c * np.exp(-(distance / PAPER_LAMBDA) ** 2)) & (kind[:, None] == key[0]) \
+            & (kind[None, :] == key[1])
+        np.fill_diagonal(chosen, False)
+        pre, post = np.nonzero(chosen)
+        synapses[key] = (pre, post, np.full(pre.size, float(magnitude)), 1.0)
+    pairs = rng.permutation(n_inputs * n)[:int(n_inputs * n * PAPER_INPUT_DENSITY)]
+    pre, post = np.divmod(np.sort(pairs), n)
+    liquid.excitatory, liquid.synapses = excitatory, synapses
+    liquid.input_synapses = (pre, post, magnitude * rng.choice([-1.0, 1.0], pre.size))
+    return liquid
+
+
+def paper_intensities(images: np.ndarray) -> np.ndarray:
+    """The authors' input scaling: each image divided by its pixel sum, then all by the largest
+    resulting pixel of the set, so every image carries the same total intensity; a pixel's
+    value is its input neuron's spike probability per 1 ms step."""
+    total = images.sum(axis=1, keepdims=True)
+    if np.any(total <= 0):
+        raise ConfigError("key 'data': an image is all black; the paper's input scaling divides by the pixel sum")
+    normed = images / total
+    return normed / normed.max()
+
+
 def make_liquid(p: dict, n_inputs: int, seed: int, weight_scale: float, bin_ms: float):
+    """The liquid of ``p["wiring"]``: paper: |w| = weight_scale x w_max everywhere; maass: the
+    shared Liquid with its hand-set weights times ``weight_scale``."""
     from synaptica.reservoir.features import SpikeCounts
     from synaptica.reservoir.liquid import DEFAULT_WEIGHTS, Liquid
 
+    if p["wiring"] == "paper":
+        return paper_liquid(p, n_inputs, seed, weight_scale * p["w_max"], bin_ms)
     return Liquid(n_units=p["n_units"], n_inputs=n_inputs, input_mode="rates", dt=1.0, bin_ms=bin_ms,
                   weights={k: v * weight_scale for k, v in DEFAULT_WEIGHTS.items()}, input_fraction=p["input_fraction"],
                   input_weight=p["input_weight"], features=SpikeCounts(), seed=seed)
 
 
 def _as_rates(images: np.ndarray, p: dict) -> np.ndarray:
-    return images[:, None, :] * p["max_rate_hz"]   # one bin per image: (n, 1, pixels)
+    """Poisson rates (Hz), one bin per image: (n, 1, pixels). Paper wiring: the authors'
+    scaling (:func:`paper_intensities`) as spike probability per ms, at most ``max_rate_hz``."""
+    if p["wiring"] == "paper":
+        return np.minimum(images[:, None, :] * 1000.0, p["max_rate_hz"])
+    return images[:, None, :] * p["max_rate_hz"]
 
 
 def plasticity_phase(liquid, images: np.ndarray, p: dict, seed: int, astrocyte: bool) -> dict:
@@ -123,27 +228,37 @@ def plasticity_phase(liquid, images: np.ndarray, p: dict, seed: int, astrocyte: 
         mod = net.add_modulator("astrocyte", tau=None)
         mod.value.fill_(p["eta_plus"])
     keys = {f"liquid {k}": k for k in CONNECTION_TYPES}
+    paper = p["wiring"] == "paper"
     for proj in net.projections:
         key = keys.get(proj.name, "input")
+        if proj.name == "input->liquid inhibitory":
+            continue   # see module doc: the negative input synapses stay fixed
         magnitudes = liquid.input_synapses[2] if key == "input" else liquid.synapses[key][2]
-        w_max = p["w_max_factor"] * float(np.mean(magnitudes)) if magnitudes.size else 1.0
-        # the paper's weights live in [0, 3]: its rates are in units of a third of the bound
+        if paper:   # the paper's bound and rates, in its weight unit
+            w_max, learning_rate = p["w_max"], 1.0
+        else:       # the paper's weights live in [0, 3]: its rates are in units of a third of the bound
+            w_max = p["w_max_factor"] * float(np.mean(np.abs(magnitudes))) if magnitudes.size else 1.0
+            learning_rate = w_max / 3.0
         rule = AstrocyteSTDP(astrocyte="astrocyte", inhibitory=key[0] == "I" and key != "input",
-                             eta_plus=p["eta_plus"], w_max=w_max, learning_rate=w_max / 3.0)
+                             eta_plus=p["eta_plus"], w_max=w_max, learning_rate=learning_rate)
         rule.validate_for(proj, net)
         proj.attach(net.batch_size, net.dtype, net.device, rule, None)
     net.run(layout.n_sequences * p["init_ms"])
-    changes = []
+    changes, inputs = [], []
     for proj in net.projections:
         pre, post = proj.synapse_index()
         w = np.abs(proj.synapse_weights().detach().cpu().numpy().reshape(-1))
         key = keys.get(proj.name, "input")
-        before = liquid.input_synapses[2] if key == "input" else liquid.synapses[key][2]
-        changes.append(float(np.mean(w) / np.mean(before)) if before.size else 1.0)
         if key == "input":
-            liquid.input_synapses = (pre, post, w)
-        else:
-            liquid.synapses[key] = (pre, post, w, liquid.synapses[key][3])
+            inputs.append((pre, post, -w if proj.name.endswith("inhibitory") else w))
+            continue
+        before = liquid.synapses[key][2]
+        changes.append(float(np.mean(w) / np.mean(before)) if before.size else 1.0)
+        liquid.synapses[key] = (pre, post, w, liquid.synapses[key][3])
+    if inputs:
+        before = np.abs(liquid.input_synapses[2])
+        liquid.input_synapses = tuple(np.concatenate(parts) for parts in zip(*inputs))
+        changes.append(float(np.mean(np.abs(liquid.input_synapses[2])) / np.mean(before)) if before.size else 1.0)
     return {"astrocyte_last": float(mod.value[0]), "mean_weight_change": float(np.mean(changes))}
 
 
@@ -193,7 +308,9 @@ def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentRe
         data = load_data(p, seed)
         results = {}
         for model in MODELS:
-            liquid = make_liquid(p, data[0].shape[1], seed, p["weight_scale"], p["present_ms"])
+            # paper wiring: the plastic liquids start at the bound w_max, as the authors'
+            scale = 1.0 if model != "lsm" and p["wiring"] == "paper" else p["weight_scale"]
+            liquid = make_liquid(p, data[0].shape[1], seed, scale, p["present_ms"])
             if model != "lsm":
                 init = np.random.default_rng(seed + 7).choice(len(data[0]), p["n_init"], replace=True)
                 phase = plasticity_phase(liquid, data[0][init], p, seed + 3, astrocyte=model == "nalsm")

@@ -208,9 +208,17 @@ class Liquid:
             steps, ids = self._input_spikes(flat, seed)
             source = net.add_spike_generator(self.n_inputs, steps * self.dt, ids, name="input")
             pre, post, magnitude = self.input_synapses
-            if pre.size:
-                net.connect(source, liquid, pre_index=pre, post_index=post, weight=magnitude, sign="excitatory",
-                            target=receptors[0], name="input->liquid")
+            # signed input weights (e.g. Ivanov & Michmizos 2021's +-w) split by Dale's law into
+            # an excitatory and an inhibitory projection; gamma-drawn weights are all >= 0
+            negative = magnitude < 0
+            if np.any(~negative):
+                net.connect(source, liquid, pre_index=pre[~negative], post_index=post[~negative],
+                            weight=magnitude[~negative], sign="excitatory", target=receptors[0], name="input->liquid")
+            if np.any(negative):
+                net.connect(source, liquid, pre_index=pre[negative], post_index=post[negative],
+                            weight=magnitude[negative] if not self.conductance else -magnitude[negative],
+                            sign="inhibitory", target=receptors[1 if len(receptors) > 1 else 0],
+                            name="input->liquid inhibitory")
         with torch.no_grad():   # constant, so it is no state that trials reset
             liquid.i_ext.fill_(self.background_pA)
         net.set_trials(n_bins * self.bin_ms)
