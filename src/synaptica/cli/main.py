@@ -15,10 +15,8 @@ never a traceback unless ``--debug`` or ``SYNAPTICA_DEBUG=1``. Ctrl-C is not cau
 """
 from __future__ import annotations
 
-import inspect
 import math
 import os
-import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -37,8 +35,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..config import ConfigError, InvalidValue, mentioned_keys, parse_value
-from ..engine.errors import CheckpointError
+from ..config import ConfigError, InvalidValue, parse_value
 from ..experiments import (
     Experiment,
     ExperimentResult,
@@ -49,7 +46,10 @@ from ..experiments import (
     load_experiment_config,
 )
 from .nwb_export import nwb_metadata, nwb_options, nwb_writer
-from .output import InvalidResultError, check_result, claim_out_dir, default_out_dir, write_folder, write_run
+from .output import claim_out_dir, default_out_dir, write_folder
+from .runner import DEBUG_HINT as _DEBUG_HINT
+from .runner import RunFailed, execute_run, run_experiment
+from .runner import one_line as _one_line
 
 __all__ = ["main"]
 
@@ -126,10 +126,7 @@ def _simulate(experiment: Experiment, params: dict, checkpoint: Path) -> tuple[E
         def on_progress(steps_done: int, steps_total: int) -> None:
             progress.update(task, completed=steps_done, total=steps_total)
 
-        if "checkpoint" in inspect.signature(experiment.run).parameters:
-            result = experiment.run(params, on_progress, checkpoint=checkpoint)
-        else:
-            result = experiment.run(params, on_progress)
+        result = run_experiment(experiment, params, on_progress, checkpoint)
         total = progress.tasks[0].total or 1
         progress.update(task, completed=total, total=total)
     return result, time.perf_counter() - start
@@ -198,41 +195,20 @@ def run(target: str, overrides: Sequence[str], out_dir: Path | None, seed: str |
             raise
         _fail(f"{origin}: cannot prepare the run ({_one_line(exc)}){_DEBUG_HINT}", 1)
 
-    checkpoint = out_dir.with_name(out_dir.name + ".checkpoint.npz")
+    def nwb_files(result: ExperimentResult):
+        return None if nwb_meta is None else nwb_writer(nwb_meta, experiment, params, result, claim)
+
     try:
-        raw, wall_s = _simulate(experiment, params, checkpoint)
-        result = check_result(raw, experiment.name)
-    except Exception as exc:
-        message, code, deterministic = _run_failure(exc, origin, experiment)
-        if deterministic:  # rerunning would fail the same way: nothing to resume
-            _remove_checkpoints(checkpoint)
-        if debug:
-            raise
-        _fail(message, code)
-    try:
-        write_run(out_dir, experiment.name, params, result,
-                  also=None if nwb_meta is None else nwb_writer(nwb_meta, experiment, params, result, claim))
-    except ConfigError as exc:  # something of the user's appeared in the folder meanwhile
-        _fail(str(exc), CONFIG_ERROR_EXIT)
-    except Exception as exc:  # a figure or the disk failed; the checkpoint is kept, a rerun resumes
-        if debug:
-            raise
-        _fail(f"{out_dir}: cannot write the run ({_one_line(exc)}){_DEBUG_HINT}", 1)
-    _remove_checkpoints(checkpoint)
+        result, wall_s = execute_run(experiment, params, origin, out_dir, simulate=_simulate, extra_files=nwb_files)
+    except RunFailed as failed:
+        if debug and failed.traceback_useful and failed.__cause__ is not None:
+            raise failed.__cause__ from None
+        _fail(failed.message, failed.code)
     _summary(experiment.name, result, wall_s, out_dir)
-
-
-_DEBUG_HINT = "; SYNAPTICA_DEBUG=1 or --debug shows the traceback"
 
 
 def _debugging() -> bool:
     return os.environ.get("SYNAPTICA_DEBUG", "").strip() not in ("", "0")
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line (messages of numpy/torch errors span several)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _check_seed_option(experiment: Experiment, seed: str) -> None:
@@ -244,37 +220,6 @@ def _check_seed_option(experiment: Experiment, seed: str) -> None:
         field.coerce(parse_value(seed, key="seed"))
     except InvalidValue as exc:
         raise ConfigError(f"--seed: key 'seed': {exc}") from None
-
-
-def _run_failure(exc: Exception, origin: str, experiment: Experiment) -> tuple[str, int, bool]:
-    """``(message, exit code, deterministic)`` for an exception raised by a run.
-
-    ConfigError and ValueError are parameters an experiment or a library constructor
-    refused (exit 2; the keys the message names are put in front); FloatingPointError
-    (NonFiniteError) a run whose results would mean nothing (exit 1). Both would fail the
-    same way again. Anything else (memory, a bug) exits 1 and keeps the checkpoint.
-    """
-    text = " ".join(str(exc).split())
-    if isinstance(exc, (InvalidResultError, CheckpointError)):
-        return text, 1, False
-    if isinstance(exc, (ConfigError, ValueError)):
-        if text.startswith(origin) or text.startswith("--"):
-            return str(exc), CONFIG_ERROR_EXIT, True
-        keys = [] if re.match(r"keys? '", text) else mentioned_keys(text, experiment.schema)
-        label = ("key " if len(keys) == 1 else "keys ") + ", ".join(f"'{k}'" for k in keys) + ": " if keys else ""
-        return f"{origin}: {label}{text}", CONFIG_ERROR_EXIT, True
-    if isinstance(exc, FloatingPointError):
-        return f"{origin}: run stopped, its results would mean nothing: {text}", 1, True
-    if isinstance(exc, MemoryError):
-        return f"{origin}: out of memory while running '{experiment.name}' ({_one_line(exc)})", 1, False
-    return f"{origin}: run of '{experiment.name}' failed: {_one_line(exc)}{_DEBUG_HINT}", 1, False
-
-
-def _remove_checkpoints(checkpoint: Path) -> None:
-    """Remove a run's checkpoint and its per-phase files (``<checkpoint>.<phase>.npz``)."""
-    checkpoint.unlink(missing_ok=True)
-    for path in checkpoint.parent.glob(checkpoint.name + ".*.npz"):
-        path.unlink(missing_ok=True)
 
 
 @main.command()
@@ -393,6 +338,7 @@ def _json_safe(value: object) -> object:
 
 
 from . import export as _export  # noqa: E402,F401  (registers `synaptica export`)
+from . import sweep as _sweep  # noqa: E402,F401  (registers `synaptica sweep`)
 from . import show as _show  # noqa: E402,F401  (registers `synaptica show` and `synaptica config`)
 if __name__ == "__main__":  # pragma: no cover
     main()
