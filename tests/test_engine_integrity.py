@@ -569,3 +569,12 @@ def test_compiled_exp_matches_libm(float_type, ulp, bound):
     out = np.empty_like(special)
     apply(special, out)
     assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == np.inf
+
+
+@pytest.mark.parametrize("p", [2.5e-320, 1e-300, 1e-19])
+def test_tiny_connection_probabilities_end_the_draw(p):
+    """A geometric gap drawn for a tiny p overflows int64; the draw must still end (it hung)."""
+    from synaptica.synapses.connectivity import random_pairs
+
+    pre, post = random_pairs(200, 300, p, np.random.default_rng(0))
+    assert pre.size == post.size == 0

@@ -38,6 +38,8 @@ def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
         while position < total:
             for start in range(0, expected, block):
                 gaps = rng.geometric(p, size=min(block, expected - start))
+                # for a tiny p the draw overflows int64 (negative); any gap past the last pair ends the draw
+                gaps[(gaps <= 0) | (gaps > total)] = total + 1
                 if position >= total:
                     continue   # the rest of this round's draws: consumed, as one draw would
                 flat = position + np.cumsum(gaps)
