@@ -25,17 +25,23 @@ def test_registered():
     assert get_experiment("nalsm").run is run_nalsm
 
 
-def test_tiny_run_reports_every_model_and_the_sweep():
-    m = run_nalsm(params()).metrics
+def test_tiny_run_reports_every_model_and_the_sweep(tmp_path):
+    from synaptica.cli.output import check_result
+
+    result = check_result(run_nalsm(params()), "nalsm")   # what the CLI accepts: flat numbers, a raster
+    m = result.metrics
+    assert result.duration_ms > 0 and result.spike_ids.size > 0
+    result.figures["accuracy_vs_branching.png"](tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     for model in ("lsm", "lsm_stdp", "nalsm"):
         assert 0.0 <= m[f"{model}_accuracy_mean"] <= 1.0
         assert np.isfinite(m[f"{model}_branching_mean"])
         assert m[f"{model}_rate_hz_mean"] > 0
     assert m["lsm_stdp_seed1_astrocyte_last"] == pytest.approx(0.15)   # plain STDP: rate held
     assert m["nalsm_seed1_astrocyte_last"] != pytest.approx(0.15)      # the astrocyte moved
-    assert [row["weight_scale"] for row in m["sweep"]] == [0.2]
+    assert [k for k in m if k.startswith("sweep_") and k.endswith("_accuracy")] == ["sweep_w0.2_accuracy"]
     # the static LSM at the default scale 0.2 is the same liquid as the seed's lsm
-    assert m["sweep"][0]["accuracy"] == pytest.approx(m["lsm_accuracy_per_seed"][0])
+    assert m["sweep_w0.2_accuracy"] == pytest.approx(m["lsm_accuracy_seed1"])
 
 
 def test_plasticity_phase_changes_the_liquid_weights():

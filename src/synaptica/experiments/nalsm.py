@@ -295,6 +295,37 @@ def evaluate(liquid, data, p: dict, seed: int) -> dict:
             "rate_hz": float(test.sum(1).mean() / liquid.n_units / (p["present_ms"] * 1e-3))}
 
 
+def first_test_spikes(liquid, p: dict, n_images: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Spike times (ms), ids and window (ms) of the first ``n_images`` test presentations of
+    the liquid's last run (what the report's raster shows)."""
+    monitor = liquid.last_network.spike_monitors[0]
+    window = n_images * p["present_ms"]
+    times, ids = np.asarray(monitor.times_ms), np.asarray(monitor.neuron_ids).astype(np.int64)
+    keep = times < window
+    return times[keep], ids[keep], window
+
+
+def plot_accuracy_vs_branching(metrics: dict, p: dict, path) -> None:
+    """Accuracy against the branching factor: the LSM weight-scale sweep and the three models."""
+    from synaptica.plotting import _new_figure, _save
+
+    fig = _new_figure(4.5, 3.4, layout="constrained")
+    ax = fig.add_subplot()
+    sweep = [(metrics[f"sweep_w{s:g}_branching"], metrics[f"sweep_w{s:g}_accuracy"]) for s in p["sweep_scales"]]
+    if sweep:
+        xs, ys = zip(*sorted(sweep))
+        ax.plot(xs, ys, "o-", color="0.5", label="LSM, weight-scale sweep")
+    for model, marker in zip(MODELS, "sD^"):
+        ax.errorbar(metrics[f"{model}_branching_mean"], metrics[f"{model}_accuracy_mean"],
+                    xerr=metrics[f"{model}_branching_std"], yerr=metrics[f"{model}_accuracy_std"], fmt=marker,
+                    label=model)
+    ax.axvline(1.0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("branching factor (MR estimate)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
 def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
     """Every model and seed, then the weight-scale sweep. No checkpoint (each seed is a few
     minutes at most): the CLI passes one only to runners that take it."""
@@ -306,7 +337,7 @@ def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentRe
     for k in range(p["seeds"]):
         seed = p["seed"] + k
         data = load_data(p, seed)
-        results = {}
+        results, liquid_of = {}, {}
         for model in MODELS:
             # paper wiring: the plastic liquids start at the bound w_max, as the authors'
             scale = 1.0 if model != "lsm" and p["wiring"] == "paper" else p["weight_scale"]
@@ -316,6 +347,7 @@ def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentRe
                 phase = plasticity_phase(liquid, data[0][init], p, seed + 3, astrocyte=model == "nalsm")
                 metrics.update({f"{model}_seed{seed}_{k2}": v for k2, v in phase.items()})
             results[model] = evaluate(liquid, data, p, seed + 11)
+            liquid_of[model] = liquid
             for key, value in results[model].items():
                 per_model[model][key].append(value)
             done += 1
@@ -323,24 +355,26 @@ def run_nalsm(p: dict, progress: ProgressCallback | None = None) -> ExperimentRe
                 progress(done, total)
         acc = {m: results[m]["accuracy"] for m in MODELS}
         ordering.append(acc["nalsm"] >= acc["lsm"] > acc["lsm_stdp"])
+        if k == p["seeds"] - 1:  # the raster: the last NALSM liquid on its first test images
+            times, ids, window = first_test_spikes(liquid_of["nalsm"], p, min(4, p["n_test"]))
     for model, values in per_model.items():
         for key, series in values.items():
             metrics[f"{model}_{key}_mean"] = float(np.mean(series))
             metrics[f"{model}_{key}_std"] = float(np.std(series))
-            metrics[f"{model}_{key}_per_seed"] = [float(v) for v in series]
+            metrics.update({f"{model}_{key}_seed{p['seed'] + i}": float(v) for i, v in enumerate(series)})
     metrics["ordering_holds_fraction"] = float(np.mean(ordering))
-    sweep = []
     if p["sweep_scales"]:
         data = load_data(p, p["seed"])
         for scale in p["sweep_scales"]:
             liquid = make_liquid(p, data[0].shape[1], p["seed"], float(scale), p["present_ms"])
-            sweep.append({"weight_scale": float(scale), **evaluate(liquid, data, p, p["seed"] + 11)})
+            point = evaluate(liquid, data, p, p["seed"] + 11)
+            metrics.update({f"sweep_w{float(scale):g}_{key}": value for key, value in point.items()})
             done += 1
             if progress:
                 progress(done, total)
-    metrics["sweep"] = sweep
-    return ExperimentResult(spike_times_ms=np.zeros(0), spike_ids=np.zeros(0, dtype=np.int64), n_neurons=p["n_units"],
-                            duration_ms=0.0, metrics=metrics)
+    figures = {"accuracy_vs_branching.png": lambda path: plot_accuracy_vs_branching(metrics, p, path)}
+    return ExperimentResult(spike_times_ms=times, spike_ids=ids, n_neurons=p["n_units"], duration_ms=window,
+                            metrics=metrics, figures=figures)
 
 
 def check_bins(p: dict) -> str | None:
