@@ -190,7 +190,7 @@ class SweepPlan:
 
 def _slug(value: Any) -> str:
     text = format(value, "g") if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "x"
 
 
 def point_names(values: list[dict[str, Any]]) -> list[str]:
