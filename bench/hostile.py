@@ -23,7 +23,7 @@ without an ``error:`` line), ``accepted`` (exit 0 on input that had to be refuse
 
     python bench/hostile.py                      # ~200 cases per category, writes BENCHMARKS.md
     python bench/hostile.py --per-category 20    # a quick look
-    python bench/hostile.py --only spikes --show-bad
+    python bench/hostile.py --only spikes --show-bad   # its own section, "Hostile input: spikes"
 """
 from __future__ import annotations
 
@@ -610,9 +610,12 @@ def report(verdicts: list[Verdict], categories: list[str], wall: float, args: ar
     print("\n".join(rows))
     if args.show_bad or len(bad) <= 40:
         print("\n".join(lines))
-    command = "python bench/hostile.py" + (f" --per-category {args.per_category}" if args.per_category != 200 else "")
+    only = "".join(f" --only {c}" for c in categories) if args.only else ""
+    per = f" --per-category {args.per_category}" if args.per_category != 200 else ""
+    command = f"python bench/hostile.py{only}{per}"
+    title = "Hostile input" + (f": {', '.join(categories)}" if args.only else "")
     section = "\n".join([
-        "## Hostile input (`bench/hostile.py`)", "",
+        f"## {title} (`bench/hostile.py`)", "",
         f"`{command}` (seed {args.seed}): generated cases run through the real CLI, one subprocess each, "
         f"{len(verdicts)} cases in {wall / 60:.1f} min. Good verdicts: `refused` (exit 1/2, one `error:` line, "
         "nothing left behind) and `ok` (exit 0, finite metrics); every other column counts failures.", "",
@@ -620,8 +623,8 @@ def report(verdicts: list[Verdict], categories: list[str], wall: float, args: ar
         f"{len(bad)} bad case(s)." + ("" if not bad else " First ones:"), *lines[:20],
         *([f"Left out because their small valid configuration fails: {', '.join(BROKEN_BASES)}."] if BROKEN_BASES else []),
     ])
-    if not args.no_write and not args.only:
-        write_section(ROOT / "BENCHMARKS.md", "Hostile input", section)
+    if not args.no_write:  # each set of categories owns its section
+        write_section(ROOT / "BENCHMARKS.md", title, section)
 
 
 if __name__ == "__main__":
