@@ -340,5 +340,10 @@ def _json_safe(value: object) -> object:
 from . import export as _export  # noqa: E402,F401  (registers `synaptica export`)
 from . import sweep as _sweep  # noqa: E402,F401  (registers `synaptica sweep`)
 from . import show as _show  # noqa: E402,F401  (registers `synaptica show` and `synaptica config`)
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m synaptica.cli.main`: the commands registered themselves on the imported
+    # module synaptica.cli.main, not on this __main__ copy of it
+    from synaptica.cli.main import main as registered_main
+
+    registered_main()
