@@ -291,7 +291,7 @@ def _npz_bytes(fields: dict[str, np.ndarray]) -> bytes:
 
 # --- checkpoints -------------------------------------------------------------------------
 CHECKPOINTED = {
-    "cuba": ["n=300", "duration_ms=3000"],
+    "cuba": ["n=300", "duration_ms=20000"],
     "stdp-digits": ["n_exc=10", "n_train=200", "n_test=50"],
     "distal-reward": ["n_exc=40", "n_inh=10", "synapses_per_neuron=10", "duration_s=600"],
     "sg-mnist": ["hidden=32", "epochs=3", "n_train=2000", "n_test=100", "n_steps=10"],
@@ -310,11 +310,13 @@ def _interrupted_checkpoints(work: Path) -> dict[str, Path]:
         deadline = time.time() + 240
         files: list[Path] = []
         while time.time() < deadline and proc.poll() is None:
-            files = sorted(folder.glob("out.checkpoint*.npz"))
-            if files and time.time() - files[0].stat().st_mtime > 0.5:
+            if sorted(folder.glob("out.checkpoint*.npz")):  # written atomically: complete once visible
                 break
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)
+            time.sleep(0.05)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it finished first (and removed its checkpoint)
+            pass
         proc.wait()
         files = sorted(folder.glob("out.checkpoint*.npz"))
         if files:
