@@ -227,8 +227,10 @@ def _mutate(rng: random.Random, fields: dict[str, np.ndarray]) -> tuple[str, boo
     elif kind == "extra":
         fields["unit:evil"] = np.arange(10**6)
         must = False
-    if fields.get(key) is old:  # this mutation does not apply to the field's dtype: nothing changed
-        must = False
+    new = fields.get(key)
+    if new is old or (new is not None and new.dtype == old.dtype and new.shape == old.shape
+                      and np.array_equal(new, old, equal_nan=new.dtype.kind in "fc")):
+        must = False  # this mutation does not apply to the field (e.g. halving a length-1 axis): nothing changed
     return f"{key}:{kind}", must
 
 
