@@ -296,7 +296,7 @@ CHECKPOINTED = {
     "cuba": ["n=300", "duration_ms=20000"],
     "stdp-digits": ["n_exc=10", "n_train=200", "n_test=50"],
     "distal-reward": ["n_exc=40", "n_inh=10", "synapses_per_neuron=10", "duration_s=600"],
-    "sg-mnist": ["hidden=32", "epochs=3", "n_train=2000", "n_test=100", "n_steps=10"],
+    "sg-mnist": ["hidden=32", "epochs=3", "n_train=1500", "n_test=100", "n_steps=10"],
 }
 
 
