@@ -34,6 +34,11 @@ def as_sequences(inputs: Any, n_inputs: int, name: str) -> tuple[np.ndarray | to
     return (array if batched else array[None]), batched
 
 
+def as_float64(value: Any) -> np.ndarray:
+    """A tensor (detached, on the CPU) or array-like as a float64 NumPy array."""
+    return np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+
+
 def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from synaptica.reservoir._inputs import as_sequences, finite_float, positive_int
+from synaptica.reservoir._inputs import as_float64, as_sequences, finite_float, positive_int
 
 __all__ = ["EchoStateNetwork", "spectral_radius_of"]
 
@@ -37,12 +37,12 @@ DEFAULT_SPECTRAL_RADIUS = 0.9
 
 def spectral_radius_of(matrix: Any) -> float:
     """Largest absolute eigenvalue of a square matrix (computed in float64)."""
-    array = np.asarray(matrix.detach().cpu() if torch.is_tensor(matrix) else matrix, dtype=np.float64)
+    array = as_float64(matrix)
     return float(np.max(np.abs(np.linalg.eigvals(array)))) if array.size else 0.0
 
 
 def _matrix(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-    array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+    array = as_float64(value)
     if array.shape != shape:
         raise ValueError(f"EchoStateNetwork: {name} must have shape {shape}, got {array.shape}")
     if not np.all(np.isfinite(array)):

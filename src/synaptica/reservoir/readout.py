@@ -33,13 +33,13 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from synaptica.reservoir._inputs import finite_float
+from synaptica.reservoir._inputs import as_float64, finite_float
 
 __all__ = ["RidgeReadout", "LogisticReadout", "ForceReadout", "train_force", "run_closed_loop"]
 
 
 def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
-    X = np.asarray(X.detach().cpu() if torch.is_tensor(X) else X, dtype=np.float64)
+    X = as_float64(X)
     if X.ndim != 2 or min(X.shape) < 1:
         raise ValueError(f"{name}: features must have shape (n_samples, n_features), got {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
@@ -50,7 +50,7 @@ def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
 
 
 def _targets(Y: Any, n_samples: int, name: str) -> np.ndarray:
-    Y = np.asarray(Y.detach().cpu() if torch.is_tensor(Y) else Y, dtype=np.float64)
+    Y = as_float64(Y)
     if Y.ndim not in (1, 2) or Y.shape[0] != n_samples:
         raise ValueError(f"{name}: targets must have shape ({n_samples},) or ({n_samples}, k), got {Y.shape}")
     if not np.all(np.isfinite(Y)):
