@@ -77,6 +77,9 @@ BASES: dict[str, list[str]] = {
     "nalsm": ["n_units=100", "n_train=40", "n_test=20", "n_init=10", "present_ms=50", "sweep_scales=[1.0]", "seeds=1"],
     "ca3-memory": ["n_content=16", "p_max=4", "p_step=2", "n_fractions=2", "n_seeds=1"],
     "sdr-dendrites": ["mc_cells=4", "segments_per_cell=4", "mc_steps=200", "union_cells=2", "is_samples=500"],
+    "adaptive-reservoir": ["n_units=40", "in_degree=10", "n_train=100", "n_val=40", "n_test=40", "washout=20",
+                           "mc_max_delay=10", "mg_horizon=5", "adapt_steps=100", "balances=[1.0]", "targets=[0.3]",
+                           "sweep_input_scalings=[]", "sweep_initial_balances=[]", "seeds=1"],
 }
 
 # Values a careless or hostile user types (TOML text, as after --set KEY=).

@@ -74,6 +74,7 @@ BUILTINS: dict[str, str] = {
     "ca3-memory": "synaptica.experiments.ca3_memory",
     "hlop-continual": "synaptica.experiments.hlop_continual",
     "nalsm": "synaptica.experiments.nalsm",
+    "adaptive-reservoir": "synaptica.experiments.adaptive_reservoir",
 }
 # ---------------------------------------------------------------------------------------
 
