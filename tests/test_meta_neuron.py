@@ -162,20 +162,78 @@ def test_structures_keep_counts_and_differ_in_lz_complexity():
         spike_trains(np.array([101]), "poisson", 100, rng)
 
 
-def test_small_run_reports_metrics_and_lz_beats_rates(tmp_path):
-    from synaptica.experiments import get_experiment
+def test_temporal_statistics_match_hand_computed_values():
+    from synaptica.experiments.meta_neuron import temporal_statistics
 
-    p = _params(n_in=10, n_steps=60, n_train=25, n_test=25, n_hidden=8, epochs=2, n_seeds=2)
+    n_steps = 20
+    x = np.zeros((n_steps, 1, 4), np.float32)
+    x[::5, 0, 0] = 1                      # regular: ISIs 5, 5, 5
+    x[[2, 3, 4, 5, 12, 13], 0, 1] = 1     # two bursts: ISIs 1, 1, 1, 7, 1
+    x[[0, 1, 10], 0, 2] = 1               # ISIs 1, 9; all three spikes in the first two windows of 10
+    stats = temporal_statistics(x, fano_window=10)
+    assert np.allclose(stats["rate"][0], [4 / 20, 6 / 20, 3 / 20, 0.0])
+    assert np.allclose(stats["burst"][0], [0.0, 4 / 5, 1 / 2, 0.0])
+    isi = np.array([1, 1, 1, 7, 1])
+    assert np.allclose(stats["isi_cv"][0], [0.0, isi.std() / isi.mean(), 0.8, 0.0])  # |1 - 9| / 2 / 5
+    # counts per window of 10: (2, 2) -> Fano 0; (4, 2) -> var 1 / mean 3; (2, 1) -> 0.25 / 1.5; silent -> 0
+    assert np.allclose(stats["fano"][0], [0.0, 1 / 3, 0.25 / 1.5, 0.0])
+    from synaptica.analysis.complexity import lempel_ziv_complexity
+
+    assert np.allclose(stats["lz"][0], [lempel_ziv_complexity(x[:, 0, k].astype(int), normalize=True) for k in range(4)])
+    with pytest.raises(ValueError, match="fano_window"):
+        temporal_statistics(x, fano_window=21)
+
+
+def test_the_2x2_networks_learn_only_their_own_parameters():
+    from synaptica.experiments.meta_neuron import KINDS, LEARNED, build_network, learned_values, train_network
+
+    p = _params(n_in=6, n_hidden=5, n_steps=20, epochs=2, batch_size=8, lr=0.05)
+    rng = np.random.default_rng(0)
+    x = (rng.random((20, 16, 6)) < 0.3).astype(np.float32)
+    y = rng.integers(0, 6, 16)
+    nets = {kind: build_network(kind, p, 6, seed=3) for kind in KINDS}
+    first = nets["lif_fixed"][0].linear.weight.detach().clone()
+    for kind, net in nets.items():
+        assert torch.equal(net[0].linear.weight, first), kind  # same initial weights in every cell
+        before = {k: v.clone() for k, v in net[0].neurons.state_dict().items()}
+        train_network(net, x, y, p, seed=3)
+        after = net[0].neurons.state_dict()
+        changed = {k for k in before if not torch.equal(before[k], after[k])}
+        if not LEARNED[kind]:
+            assert not changed, kind  # a fixed cell keeps every internal parameter exactly
+        else:
+            values = learned_values(kind, net)
+            assert set(values) == set(LEARNED[kind]) and changed, kind
+            assert all(v.std() > 0 for v in values.values()), kind  # homogeneous at first: the spread is learned
+    assert not torch.equal(nets["lif_fixed"][0].linear.weight, first)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        build_network("izhikevich", p, 6, seed=0)
+
+
+@pytest.mark.parametrize("protocol", ["paper", "timing"])
+def test_small_run_reports_the_2x2_and_the_statistics_readouts(tmp_path, protocol):
+    from synaptica.experiments import get_experiment
+    from synaptica.experiments.meta_neuron import FEATURE_SETS, KINDS, SOURCES
+
+    p = _params(protocol=protocol, n_in=10, n_steps=60, n_train=25, n_test=25, n_hidden=8, epochs=2, n_seeds=2)
     result = get_experiment("meta-neuron").run(p)
     m = result.metrics
-    for key in ("accuracy_lif", "accuracy_meta", "accuracy_lz", "accuracy_rate_only"):
-        assert 0.0 <= m[key] <= 1.0 and f"{key}_std" in m
     assert m["n_seeds"] == 2
-    assert {f"learned_{k}_std" for k in ("beta", "theta", "delta_u", "v_reset")} <= set(m)
-    assert m["learned_beta_std"] > 0  # initially homogeneous: the spread was learned
-    # timing-structure classes: rates can only find the pattern (ceiling 1/3), LZ the structure
-    assert m["accuracy_rate_only"] < 0.5
-    assert m["accuracy_lz"] > 0.7 and m["lz_minus_rate_only"] > 0.3
+    for kind in KINDS:
+        assert 0.0 <= m[f"accuracy_{kind}"] <= 1.0 and f"accuracy_{kind}_std" in m
+    # paired differences are differences of the cells (same seeds)
+    assert math.isclose(m["learned_minus_fixed_lif"], m["accuracy_lif_learned"] - m["accuracy_lif_fixed"], abs_tol=1e-12)
+    assert math.isclose(m["interaction"], m["learned_minus_fixed_meta"] - m["learned_minus_fixed_lif"], abs_tol=1e-12)
+    for source in SOURCES:
+        assert all(0.0 <= m[f"readout_{source}_{name}"] <= 1.0 for name in FEATURE_SETS)
+    assert {f"learned_meta_learned_{k}_std" for k in ("beta", "theta", "delta_u", "v_reset")} <= set(m)
+    assert m["learned_meta_learned_beta_std"] > 0 and m["learned_lif_learned_threshold_std"] > 0
+    if protocol == "timing":
+        # rates of the inputs can only find the pattern (ceiling 1/3); LZ and the simple statistics see timing
+        assert m["readout_input_rate"] < 0.5
+        assert m["readout_input_lz_rate"] > 0.7 and m["readout_input_simple"] > 0.7
+    else:
+        assert m["readout_input_rate"] > 0.9  # Poisson classes: the rates carry the class
     assert result.n_neurons == 8 and result.spike_ids.max() < 8
     path = tmp_path / "meta_neuron.png"
     result.figures["meta_neuron.png"](path)
@@ -189,3 +247,7 @@ def test_bad_experiment_parameters_are_rejected():
         _params(rate_low=0.3, rate_high=0.2)
     with pytest.raises(ConfigError, match="escape"):
         _params(escape="gauss")
+    with pytest.raises(ConfigError, match="protocol"):
+        _params(protocol="mnist")
+    with pytest.raises(ConfigError, match="fano_window"):
+        _params(n_steps=20, fano_window=30)
