@@ -71,8 +71,8 @@ SOURCES = ("input",) + KINDS
 SCHEMA = {
     "protocol": Field(str, "paper", "'paper': Poisson classes that differ in rates (the paper's data); 'timing': "
                       "equal-rate Poisson / regular / bursty classes", choices=("paper", "timing")),
-    "n_in": Field(int, 20, "input spike trains per sample", minimum=1, maximum=10**5),
-    "n_steps": Field(int, 100, "time steps per sample (1 ms each)", minimum=10, maximum=10**6),
+    "n_in": Field(int, 5, "input spike trains per sample", minimum=1, maximum=10**5),
+    "n_steps": Field(int, 50, "time steps per sample (1 ms each)", minimum=10, maximum=10**6),
     "n_patterns": Field(int, 2, "classes / 3 (paper: rate vectors / 3; timing: rate vectors, x 3 structures)",
                         minimum=1, maximum=1000),
     "rate_low": Field(float, 0.05, "lowest input rate (spikes per step)", minimum=0.0, maximum=1.0,
