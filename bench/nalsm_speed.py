@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--no-write", action="store_true", help="print the table only, leave BENCHMARKS.md alone")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no file written")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -67,7 +68,7 @@ def main() -> None:
     plastic = per_image_ms(p, images, True, repeats)
     print(f"{n_units} neurons, {p['present_ms']:g} ms per image: static {static:.2f} ms/image, "
           f"astrocyte + STDP {plastic:.2f} ms/image")
-    if args.quick:
+    if args.quick or args.no_write:
         return
     section = (f"{n_units} LIF neurons (Maass wiring of `synaptica.reservoir.Liquid`), 8x8 digits as Poisson rates, "
                f"{p['present_ms']:g} ms per image at dt 1 ms, one thread, median of {repeats} runs of {n_images} "

@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000, help="input steps per task (after MC's washout)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-write", action="store_true", help="print the table only, leave BENCHMARKS.md alone")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: checks only, no file written")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -166,7 +167,7 @@ def main() -> None:
     for row in rows:
         if "package_mc" in row:
             print(f"MC by synaptica.reservoir.tasks.memory_capacity_of_states: {row['package_mc']:.6g}")
-    if not args.quick:
+    if not (args.quick or args.no_write):
         write_section(HERE.parent / "BENCHMARKS.md", TITLE, text)
 
 

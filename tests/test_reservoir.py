@@ -63,6 +63,58 @@ def test_batched_equals_one_by_one_in_float64_and_float32():
     np.testing.assert_allclose(x32, x64, atol=1e-4)           # same network in both precisions
 
 
+@pytest.mark.parametrize("density,leak,bias", [(0.1, 1.0, 0.0), (1.0, 0.3, 0.2), (0.2, 0.7, 0.5)])
+def test_compiled_kernel_equals_the_torch_step_in_float64_and_float32(density, leak, bias):
+    """The fast CPU path (CSR below 25 % density, dense above) against the reference torch loop."""
+    from synaptica.reservoir import _esn_kernel
+
+    u = np.random.default_rng(7).uniform(-1, 1, (3, 120, 2))
+    x0 = np.random.default_rng(8).uniform(-0.5, 0.5, (3, 50))
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
+        esn = EchoStateNetwork(50, 2, spectral_radius=1.1, density=density, leak_rate=leak, bias_scaling=bias,
+                               seed=9, dtype=dtype)
+        fast = esn.run(u, initial_state=x0, backend="kernel")
+        fast_last = esn.last_state.clone()
+        reference = esn.run(u, initial_state=x0, backend="torch")
+        assert fast.dtype == reference.dtype and fast.shape == (3, 120, 50)
+        np.testing.assert_allclose(fast, reference, atol=tol, rtol=0)
+        np.testing.assert_allclose(fast_last.numpy(), esn.last_state.numpy(), atol=tol, rtol=0)
+        assert np.abs(reference).max() > 0.3                  # not a trivially quiet reservoir
+        np.testing.assert_array_equal(esn.run(u, initial_state=x0), fast)    # "auto" picks the kernel on the CPU
+    assert esn._kernel_matrix()[0] == ("csr" if density <= _esn_kernel.SPARSE_BELOW else "dense")
+
+
+def test_compiled_kernel_sees_edits_of_w_and_tensor_inputs():
+    esn = EchoStateNetwork(30, 1, seed=1)
+    u = np.random.default_rng(0).uniform(-1, 1, (40, 1))
+    before = esn.run(u)
+    with torch.no_grad():
+        esn.W.mul_(0.5)                                      # in place: the kernel's copy must follow
+    np.testing.assert_allclose(esn.run(u), esn.run(u, backend="torch"), atol=1e-12, rtol=0)
+    assert np.abs(esn.run(u) - before).max() > 1e-3
+    esn.W = torch.zeros(30, 30, dtype=torch.float64)        # replaced
+    np.testing.assert_allclose(esn.run(u), np.tanh(u @ esn.W_in.numpy().T), atol=1e-15)
+    out = esn.run(torch.as_tensor(u))
+    assert torch.is_tensor(out) and out.dtype == torch.float64
+    with pytest.raises(ValueError, match="backend must be one of"):
+        esn.run(u, backend="cuda")
+
+
+def test_subclass_with_its_own_step_keeps_the_torch_path_and_step_keeps_gradients():
+    class Clipped(EchoStateNetwork):
+        def _advance(self, x, drive, feedback):
+            return torch.clamp(super()._advance(x, drive, feedback), -0.1, 0.1)
+
+    u = np.random.default_rng(0).uniform(-1, 1, (20, 1))
+    clipped = Clipped(20, 1, input_scaling=2.0, seed=0)
+    assert np.abs(clipped.run(u)).max() == pytest.approx(0.1)
+    esn = EchoStateNetwork(20, 1, seed=0)
+    esn.W_in.requires_grad_(True)
+    x = esn.step(torch.zeros(1, 20, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64))
+    x.sum().backward()
+    assert esn.W_in.grad is not None and float(esn.W_in.grad.abs().sum()) > 0
+
+
 def test_tensor_inputs_give_tensors():
     esn = EchoStateNetwork(10, 1, seed=0)
     out = esn.run(torch.zeros(5, 1))
@@ -283,3 +335,43 @@ def test_bad_inputs_are_refused_with_a_clear_message():
         Liquid(n_units=20, input_mode="spikes").run(np.full((3, 1), 0.5))
     with pytest.raises(ValueError, match="NaN"):
         RidgeReadout().fit(np.array([[np.nan]]), np.array([1.0]))
+
+
+def test_readouts_refuse_or_warn_about_data_that_cannot_support_them():
+    from synaptica.reservoir.readout import ReadoutWarning
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"1 sample\(s\) for 3 features; need at least 2"):
+        RidgeReadout().fit(rng.normal(size=(1, 3)), np.ones(1))
+    with pytest.warns(ReadoutWarning, match="5 samples for 11 free parameters"):
+        RidgeReadout().fit(rng.normal(size=(5, 10)), rng.normal(size=5))
+    with pytest.raises(ValueError, match="all 4 features are constant over the 30 samples.*dead"):
+        RidgeReadout().fit(np.zeros((30, 4)), rng.normal(size=30))              # a dead reservoir
+    with pytest.raises(ValueError, match="constant.*saturated"):
+        LogisticReadout().fit(np.ones((30, 4)), np.arange(30) % 2)             # a saturated one
+    with pytest.warns(ReadoutWarning, match="3 of 4 features are constant"):
+        RidgeReadout().fit(np.c_[rng.normal(size=30), np.zeros((30, 3))], rng.normal(size=30))
+    with pytest.warns(ReadoutWarning, match="class 2 has 1 sample"):
+        LogisticReadout().fit(rng.normal(size=(30, 2)), np.r_[np.arange(29) % 2, 2])
+    states = rng.normal(size=(30, 4))
+    states[3, 2], states[5, 1] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"1 NaN and 1 infinite value\(s\) \(first at index \(3, 2\)\)"):
+        ForceReadout().fit(states, rng.normal(size=30))
+    with pytest.raises(ValueError, match="targets contain 1 NaN"):
+        RidgeReadout().fit(rng.normal(size=(30, 2)), np.r_[np.zeros(29), np.nan])
+    from synaptica.reservoir.tasks import memory_capacity_of_states
+    with pytest.raises(ValueError, match="states contain 1 NaN"):
+        memory_capacity_of_states(np.r_[np.nan, rng.normal(size=299)][:, None], rng.normal(size=(300, 1)), 5, 100, 10)
+
+
+def test_a_dead_reservoir_fails_loudly_instead_of_scoring_chance():
+    silent = EchoStateNetwork(20, 1, input_scaling=0.0, seed=0)             # no input, no bias: x stays 0
+    model = ReservoirModel(silent, RidgeReadout())
+    u = np.random.default_rng(0).uniform(-1, 1, (100, 1))
+    with pytest.raises(ValueError, match="dead"):
+        model.fit(u, u[:, 0])
+    from synaptica.reservoir.liquid import LiquidWarning
+    dead = Liquid(n_units=20, input_weight=0.0, background_pA=0.0, seed=0)
+    with pytest.warns(LiquidWarning, match="none of the 20 neurons fired"):
+        states = dead.run(np.ones((3, 1)))
+    assert not states.any()

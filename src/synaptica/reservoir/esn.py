@@ -19,6 +19,16 @@ normal, then rescaled so that its spectral radius (largest |eigenvalue|) is exac
 b uniform in [-bias_scaling, bias_scaling]. Any of them may be given explicitly instead
 (e.g. to load a peer's exact weights); an explicit W is rescaled only if
 ``spectral_radius`` is also given.
+
+Two ways to run the same equation (``run(..., backend=...)``), equal to rounding:
+
+* ``"kernel"`` (chosen by ``"auto"`` on the CPU): the input part W_in u[t] + b of every
+  step in one matrix product, then the recurrence in a compiled loop
+  (:mod:`synaptica.reservoir._esn_kernel`, numba) over W stored sparse (CSR) when at most
+  a quarter of its entries are nonzero, dense otherwise. No gradient, as ``run`` never
+  promised one.
+* ``"torch"``: the step of :meth:`step` in a Python loop, on any device (chosen by
+  ``"auto"`` off the CPU, and for subclasses that override the step).
 """
 from __future__ import annotations
 
@@ -28,11 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from synaptica.reservoir import _esn_kernel
 from synaptica.reservoir._inputs import as_float64, as_sequences, finite_float, positive_int
 
 __all__ = ["EchoStateNetwork", "spectral_radius_of"]
 
 DEFAULT_SPECTRAL_RADIUS = 0.9
+BACKENDS = ("auto", "kernel", "torch")
 
 
 def spectral_radius_of(matrix: Any) -> float:
@@ -119,6 +131,7 @@ class EchoStateNetwork:
         as_tensor = lambda a: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
         self.W, self.W_in, self.bias, self.W_fb = as_tensor(w), as_tensor(w_in), as_tensor(b), as_tensor(w_fb)
         self.last_state: torch.Tensor | None = None   # (batch, N) after the last run
+        self._recurrent: tuple | None = None           # (W it was built from, its version, kernel matrix)
 
     @property
     def n_features(self) -> int:
@@ -153,29 +166,70 @@ class EchoStateNetwork:
             z = torch.as_tensor(feedback, dtype=self.dtype, device=self.device).reshape(x.shape[0], self.n_feedback)
         return self._advance(x, u @ self.W_in.T + self.bias, z)
 
-    def run(self, inputs: Any, initial_state: Any = None) -> Any:
+    def run(self, inputs: Any, initial_state: Any = None, backend: str = "auto") -> Any:
         """States for an input sequence.
 
         Args:
             inputs: (T, n_inputs) or (batch, T, n_inputs); NumPy/array-like or a tensor.
             initial_state: x[0], (N,) or (batch, N); zeros by default.
+            backend: "auto", "kernel" (compiled CPU loop) or "torch" (see module doc).
 
         Returns:
             states x[1..T], (T, N) or (batch, T, N), a NumPy array for array inputs and a
             tensor (on the network's device) for tensor inputs. The final state is kept in
             ``last_state``. Feedback (if any) is zero here; see ``readout.train_force``.
+            No gradient flows through ``run`` (use :meth:`step` for that).
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"EchoStateNetwork.run: backend must be one of {BACKENDS}, got {backend!r}")
         sequences, batched = as_sequences(inputs, self.n_inputs, "EchoStateNetwork.run")
         was_tensor = torch.is_tensor(sequences)
+        x0 = self._initial(initial_state, sequences.shape[0])
+        if backend == "auto":
+            backend = "kernel" if self._kernel_applies() else "torch"
+        if backend == "kernel":
+            if self.device.type != "cpu":
+                raise ValueError(f"EchoStateNetwork.run: backend='kernel' runs on the CPU; the network is on {self.device}")
+            states = self._run_kernel(sequences, x0)
+        else:
+            states = self._run_torch(sequences, x0)
+        states = states if batched else states[0]
+        return states if was_tensor else states.cpu().numpy()
+
+    def _kernel_applies(self) -> bool:
+        """The compiled loop computes this class's step: on the CPU, unless a subclass changed the step."""
+        own = type(self)._advance is EchoStateNetwork._advance and type(self).step is EchoStateNetwork.step
+        return self.device.type == "cpu" and own
+
+    def _kernel_matrix(self):
+        """W for the kernel (CSR triple or dense array), rebuilt when W is replaced or edited in place."""
+        cached = self._recurrent
+        if cached is None or cached[0] is not self.W or cached[1] != self.W._version:
+            cached = (self.W, self.W._version, _esn_kernel.recurrent_matrix(self.W.detach().numpy()))
+            self._recurrent = cached
+        return cached[2]
+
+    def _run_kernel(self, sequences: Any, x0: torch.Tensor) -> torch.Tensor:
+        dtype = np.float64 if self.dtype == torch.float64 else np.float32
+        u = sequences.cpu().numpy() if torch.is_tensor(sequences) else sequences
+        u = np.asarray(u, dtype=dtype)
+        w_in, bias = self.W_in.detach().numpy(), self.bias.detach().numpy()
+        states = np.matmul(u, w_in.T)                 # (batch, T, N): the input part of every step at once
+        states += bias
+        x = np.ascontiguousarray(x0.detach().numpy(), dtype=dtype)
+        _esn_kernel.run_recurrence(states, x, self._kernel_matrix(), self.leak_rate)
+        self.last_state = torch.from_numpy(x)
+        return torch.from_numpy(states)
+
+    def _run_torch(self, sequences: Any, x0: torch.Tensor) -> torch.Tensor:
         u = torch.as_tensor(sequences, dtype=self.dtype, device=self.device)
         batch, n_steps, _ = u.shape
         drive = u @ self.W_in.T + self.bias          # (batch, T, N): the input part of every step at once
-        x = self._initial(initial_state, batch)
+        x = x0
         states = torch.empty(batch, n_steps, self.n_units, dtype=self.dtype, device=self.device)
         with torch.no_grad():
             for t in range(n_steps):
                 x = self._advance(x, drive[:, t], None)
                 states[:, t] = x
         self.last_state = x
-        states = states if batched else states[0]
-        return states if was_tensor else states.cpu().numpy()
+        return states

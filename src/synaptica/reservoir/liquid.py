@@ -42,6 +42,7 @@ input and features restart with every sequence. ``run`` returns the features of
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -50,7 +51,7 @@ import torch
 from synaptica.reservoir._inputs import as_sequences, finite_float, positive_int
 from synaptica.reservoir.features import BinLayout, SpikeTrace
 
-__all__ = ["Liquid", "INPUT_MODES"]
+__all__ = ["Liquid", "LiquidWarning", "INPUT_MODES"]
 
 INPUT_MODES = ("current", "rates", "spikes")
 CONNECTION_PROBABILITY = {"EE": 0.3, "EI": 0.2, "IE": 0.4, "II": 0.1}   # Maass et al. 2002
@@ -145,15 +146,18 @@ class Liquid:
         """Synapses per connection type: (pre, post, magnitude, delay ms)."""
         n = self.n_units
         grid = np.stack(np.unravel_index(np.arange(n), (math.ceil(n / 9), 3, 3)), axis=1).astype(float)
-        distance = np.linalg.norm(grid[:, None, :] - grid[None, :, :], axis=2)
-        kind = np.where(self.excitatory, "E", "I")
+        squared = sum((grid[:, None, k] - grid[None, :, k]) ** 2 for k in range(3))   # exact: integer coordinates
+        closeness = np.exp(-(np.sqrt(squared) / lambda_) ** 2)
+        cells = {"E": np.flatnonzero(self.excitatory), "I": np.flatnonzero(~self.excitatory)}
         draw = rng.random((n, n))
         synapses = {}
-        for key in ("EE", "EI", "IE", "II"):
-            probability = scale * CONNECTION_PROBABILITY[key] * np.exp(-(distance / lambda_) ** 2)
-            chosen = (draw < probability) & (kind[:, None] == key[0]) & (kind[None, :] == key[1])
-            np.fill_diagonal(chosen, False)
-            pre, post = np.nonzero(chosen)
+        for key in ("EE", "EI", "IE", "II"):   # only the block of this pre/post type: same draws, a quarter of the work
+            rows, cols = cells[key[0]], cells[key[1]]
+            block = np.ix_(rows, cols)
+            chosen = draw[block] < scale * CONNECTION_PROBABILITY[key] * closeness[block]
+            chosen &= rows[:, None] != cols[None, :]
+            i, j = np.nonzero(chosen)
+            pre, post = rows[i], cols[j]
             synapses[key] = (pre, post, self._gamma(rng, self.weights[key], pre.size), DELAYS_MS[key])
         return synapses
 
@@ -234,6 +238,22 @@ class Liquid:
         net, liquid, monitor, layout = self.build(inputs, seed)
         net.run(layout.n_bins * self.steps_per_bin * self.dt)
         self.last_network = net
+        self._check_activity(liquid, monitor, layout)
         states = self.features.transform(np.asarray(monitor.steps), np.asarray(monitor.ids, dtype=np.int64),
                                          self.n_units, layout)
         return states if batched else states[0]
+
+    def _check_activity(self, liquid, monitor, layout: BinLayout) -> None:
+        for name, value in liquid.state.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ValueError(f"Liquid.run: the neuron state {name!r} became NaN or infinite (the simulation "
+                                 f"diverged at dt={self.dt} ms); lower the weights or dt")
+        if len(monitor.steps) == 0:
+            duration = layout.n_bins * self.bin_ms
+            warnings.warn(f"Liquid.run: none of the {self.n_units} neurons fired in {duration:g} ms of input: the liquid "
+                          "is dead and every feature is zero; raise input_weight, the weights or background_pA",
+                          LiquidWarning, stacklevel=3)
+
+
+class LiquidWarning(UserWarning):
+    """A liquid run whose features carry no information (no spike)."""

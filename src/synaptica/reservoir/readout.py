@@ -27,6 +27,7 @@ Shapes: features X (n_samples, F); targets Y (n_samples,) or (n_samples, k).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,18 @@ import torch
 
 from synaptica.reservoir._inputs import as_float64, finite_float
 
-__all__ = ["RidgeReadout", "LogisticReadout", "ForceReadout", "train_force", "run_closed_loop"]
+__all__ = ["RidgeReadout", "LogisticReadout", "ForceReadout", "ReadoutWarning", "train_force", "run_closed_loop"]
+
+
+class ReadoutWarning(UserWarning):
+    """A readout was fitted on data that cannot support it (too few samples, dead units)."""
+
+
+def _non_finite_message(array: np.ndarray, what: str) -> str:
+    bad = ~np.isfinite(array)
+    where = np.argwhere(bad)[0]
+    return (f"{what} contain {int(np.isnan(array).sum())} NaN and {int(np.isinf(array).sum())} infinite "
+            f"value(s) (first at index {tuple(int(i) for i in where)}): the reservoir diverged or was fed NaN")
 
 
 def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
@@ -44,9 +56,40 @@ def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
         raise ValueError(f"{name}: features must have shape (n_samples, n_features), got {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name}: fitted on {n_features} features, got {X.shape[1]}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name}: features contain NaN or infinity")
+    if not np.isfinite(X.sum()) and not np.all(np.isfinite(X)):     # the sum: one cheap pass when all is well
+        raise ValueError(f"{name}: " + _non_finite_message(X, "features (states)"))
     return X
+
+
+def _check_training_set(X: np.ndarray, name: str, n_parameters: int, min_samples: int = 2) -> None:
+    """Refuse what cannot be fitted, warn about what fits without meaning (messages give the numbers).
+
+    * fewer than ``min_samples`` samples: error;
+    * every feature constant over the samples (a dead or saturated reservoir: the readout
+      can only output the mean, a chance-level result): error;
+    * more than half of the features constant: warning (dead or saturated units);
+    * no more samples than free parameters per output: warning (unless strongly
+      regularised, the fit can interpolate any training targets).
+    """
+    n_samples, n_features = X.shape
+    if n_samples < min_samples:
+        raise ValueError(f"{name}: {n_samples} sample(s) for {n_features} features; need at least {min_samples}")
+    spread = X.max(axis=0) - X.min(axis=0)
+    constant = spread <= 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
+    n_constant = int(constant.sum())
+    if n_constant == n_features:
+        value = X[0, 0] if n_features == 1 else f"{X[0].min():.3g}..{X[0].max():.3g}"
+        raise ValueError(f"{name}: all {n_features} features are constant over the {n_samples} samples (values "
+                         f"{value}): the reservoir is dead (no activity) or saturated, so no readout can do better "
+                         "than chance; check the input scaling and the weights")
+    if n_constant > n_features // 2:
+        warnings.warn(f"{name}: {n_constant} of {n_features} features are constant over the {n_samples} samples "
+                      "(dead or saturated units)", ReadoutWarning, stacklevel=3)
+    if n_samples <= n_parameters:
+        warnings.warn(f"{name}: {n_samples} samples for {n_parameters} free parameters per output; unless strongly "
+                      "regularised the fit can match any training targets (its training score then says nothing): "
+                      f"use more than {n_parameters} samples, fewer features or more regularisation",
+                      ReadoutWarning, stacklevel=3)
 
 
 def _targets(Y: Any, n_samples: int, name: str) -> np.ndarray:
@@ -54,7 +97,7 @@ def _targets(Y: Any, n_samples: int, name: str) -> np.ndarray:
     if Y.ndim not in (1, 2) or Y.shape[0] != n_samples:
         raise ValueError(f"{name}: targets must have shape ({n_samples},) or ({n_samples}, k), got {Y.shape}")
     if not np.all(np.isfinite(Y)):
-        raise ValueError(f"{name}: targets contain NaN or infinity")
+        raise ValueError(f"{name}: " + _non_finite_message(Y, "targets"))
     return Y
 
 
@@ -76,16 +119,26 @@ class RidgeReadout:
         self.intercept: np.ndarray | float = 0.0
 
     def fit(self, X: Any, Y: Any) -> "RidgeReadout":
+        """One solve for all outputs; the Gram matrix of [X, 1] is built from X^T X, the
+        column sums and n (no copy of X with the ones column)."""
         X = _features(X, "RidgeReadout.fit")
         Y = _targets(Y, X.shape[0], "RidgeReadout.fit")
-        A = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_bias else X
-        penalty = np.full(A.shape[1], self.ridge)
+        n_samples, n_features = X.shape
+        _check_training_set(X, "RidgeReadout.fit", n_features + self.fit_bias)
+        size = n_features + self.fit_bias
+        gram = np.empty((size, size))
+        gram[:n_features, :n_features] = X.T @ X
+        rhs = np.empty((size,) + Y.shape[1:])
+        rhs[:n_features] = X.T @ Y
         if self.fit_bias:
-            penalty[-1] = 0.0
-        gram = A.T @ A + np.diag(penalty)
+            gram[n_features, :n_features] = gram[:n_features, n_features] = X.sum(axis=0)
+            gram[n_features, n_features] = n_samples
+            rhs[n_features] = Y.sum(axis=0)
+        gram[np.arange(n_features), np.arange(n_features)] += self.ridge    # the intercept is not penalised
         try:
-            solution = scipy.linalg.solve(gram, A.T @ Y, assume_a="sym")
+            solution = scipy.linalg.solve(gram, rhs, assume_a="sym", check_finite=False)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+            A = np.hstack([X, np.ones((n_samples, 1))]) if self.fit_bias else X
             solution = np.linalg.lstsq(A, Y, rcond=None)[0]
         self.weights, self.intercept = (solution[:-1], solution[-1]) if self.fit_bias else (solution, 0.0)
         return self
@@ -126,8 +179,13 @@ class LogisticReadout:
         labels = np.asarray(labels)
         if labels.shape != (X.shape[0],):
             raise ValueError(f"LogisticReadout.fit: labels must have shape ({X.shape[0]},), got {labels.shape}")
-        if np.unique(labels).size < 2:
+        classes, counts = np.unique(labels, return_counts=True)
+        if classes.size < 2:
             raise ValueError("LogisticReadout.fit: labels hold a single class; need at least two")
+        _check_training_set(X, "LogisticReadout.fit", X.shape[1] + 1, min_samples=2)
+        if counts.min() < 2:
+            warnings.warn(f"LogisticReadout.fit: class {classes[np.argmin(counts)].item()!r} has {counts.min()} sample(s) "
+                          f"among {X.shape[0]}; a class needs several to be learnt", ReadoutWarning, stacklevel=2)
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
         self.model.fit(X, labels)
         return self
@@ -186,6 +244,7 @@ class ForceReadout:
         """Learn online over the rows of X in order (one pass), starting afresh."""
         X = _features(X, "ForceReadout.fit")
         Y = _targets(Y, X.shape[0], "ForceReadout.fit")
+        _check_training_set(X, "ForceReadout.fit", X.shape[1])
         self._vector_target = Y.ndim == 1
         Y2 = Y.reshape(len(Y), -1)
         self.start(X.shape[1], Y2.shape[1])

@@ -100,20 +100,25 @@ def memory_capacity_of_states(states: Any, inputs: Any, max_delay: int, n_train:
     if len(states) - washout - n_train < 2:
         raise ValueError(f"memory_capacity: T={len(states)} leaves fewer than 2 test steps after washout "
                          f"{washout} and {n_train} training steps")
+    if not np.all(np.isfinite(states)):
+        raise ValueError(f"memory_capacity: states contain {int(np.isnan(states).sum())} NaN and "
+                         f"{int(np.isinf(states).sum())} infinite value(s): the reservoir diverged or was fed NaN")
     u = inputs[:, 0]
     steps = np.arange(washout, len(states))
     targets = np.stack([u[steps - k] for k in range(1, max_delay + 1)], axis=1)   # (steps, max_delay)
     train, test = slice(0, n_train), slice(n_train, None)
-    readout = RidgeReadout(ridge).fit(states[steps[train]], targets[train])
-    predicted = readout.predict(states[steps[test]])
-    per_delay = np.array([_squared_correlation(targets[test][:, k], predicted[:, k]) for k in range(max_delay)])
+    readout = RidgeReadout(ridge).fit(states[steps[train]], targets[train])     # one solve for every delay
+    per_delay = squared_correlations(targets[test], readout.predict(states[steps[test]]))
     return MemoryCapacity(float(per_delay.sum()), per_delay)
 
 
-def _squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    if np.std(a) == 0 or np.std(b) == 0:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1] ** 2)
+def squared_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """corr(a[:, k], b[:, k])^2 for every column k at once (0 where a column is constant)."""
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    cross, norms = (a * b).sum(axis=0), (a * a).sum(axis=0) * (b * b).sum(axis=0)
+    out = np.zeros(a.shape[1])
+    np.divide(cross * cross, norms, out=out, where=norms > 0)
+    return out
 
 
 def narma10(n_steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
