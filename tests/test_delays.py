@@ -153,10 +153,10 @@ def test_experiment_config_checks():
     with pytest.raises(ConfigError, match="motif_size"):
         load_experiment_config("delay-motifs", ["motif_size=40"])
     with pytest.raises(ConfigError, match="sigma_end"):
-        load_experiment_config("delay-motifs", ["kernel=triangle", "sigma_end=0.5"])
+        load_experiment_config("delay-motifs", ["protocol=tuned", "kernel=triangle", "sigma_end=0.5"])
 
 
-SMALL = ["n_seeds=1", "seed=4", "n_inputs=20", "n_motifs=2", "motif_size=5", "max_latency=12",
+SMALL = ["protocol=tuned", "n_seeds=1", "seed=4", "n_inputs=20", "n_motifs=2", "motif_size=5", "max_latency=12",
          "max_delay=16", "n_steps=48", "n_train=400", "n_test=300", "epochs=20", "batch_size=40"]
 
 
@@ -169,8 +169,13 @@ def test_small_run_recovers_planted_delays_and_beats_no_delays(tmp_path):
     assert m["accuracy_rounded"] >= m["accuracy_no_delays"] + 0.15
     # a motif and its time-reversed twin use the same inputs: told apart by timing only
     assert m["order_accuracy_learned_delays"] >= 0.95 and m["order_accuracy_no_delays"] <= 0.85
-    assert m["delay_error_steps"] <= 1.0 and m["delay_within_1_step"] >= 0.9
+    assert m["delay_error_strong_steps"] <= 1.0 and m["delay_within_1_step_strong"] >= 0.9
     assert m["strong_motif_synapses"] >= 0.4
+    # over every motif synapse (vetoes included) the learned delays are closer to the planted ones than random
+    assert m["delay_error_steps"] < m["delay_error_random_steps"]
+    assert m["delay_within_1_step"] >= m["delay_within_1_step_random"] + 0.3
+    for kind in ("recurrent_lif", "adaptive_lif", "no_delays", "fixed_delays"):
+        assert m[f"params_{kind}"] <= m["params_learned_delays"]
     check_result(result, "delay-motifs")
     for name, write in result.figures.items():
         write(tmp_path / name)

@@ -204,7 +204,7 @@ def test_meta_neuron_and_delay_motifs_training_stop_on_a_non_finite_loss(monkeyp
         meta_neuron.train_network(net, x, np.zeros(8, np.int64), p, seed=0)
 
     q = load_config({}, delay_motifs.SCHEMA, origin="test")
-    q.update(n_inputs=4, max_delay=4, epochs=1, batch_size=4, n_steps=10)
+    q.update(n_inputs=4, max_delay=4, epochs=1, batch_size=4, n_steps=10, protocol="tuned")  # the "fired" readout
     rng = np.random.default_rng(0)
     model = delay_motifs.Detector(q, 2, True, rng)
     x = torch.full((10, 8, 4), float("nan"))

@@ -20,26 +20,41 @@ Model: :class:`~synaptica.training.delays.DelayedLinear` (``n_inputs`` -> one de
 motif class, ``max_delay`` taps) into :class:`~synaptica.training.layers.LIFNeurons`
 (membrane time constant ``tau_m_steps``, threshold 1, reset by subtraction). Logits:
 ``fired_logit`` for each detector that fired after the warm-up, 0 for one that did not,
-and a learned constant logit for "none"; cross-entropy, Adam with cosine-decayed learning
-rates. The prediction is the detector that fired (the one with more spikes if several),
-"none" if none fired. The kernel width sigma shrinks geometrically from ``max_delay / 2``
-to ``sigma_end`` over the first ``anneal_fraction`` of training; the rest runs with
-``final_phase`` kernels ("straight_through": the rounded delays forward, as at test).
-Baseline: the same layer and neurons with one tap (all delays fixed at 0), trained alike.
+and a learned constant logit for "none"; cross-entropy, Adam. The prediction is the
+detector that fired (the one with more spikes if several), "none" if none fired. The
+kernel width sigma shrinks geometrically from ``max_delay / 2`` to ``sigma_end`` over the
+first ``anneal_fraction`` of training; the rest runs with ``final_phase`` kernels.
+``protocol = "paper"`` trains the delays as the DCLS authors' code does (``PAPER_SETTINGS``:
+Gaussian kernels normalised to sum 1, sigma down to 0.23 over the first quarter of the
+epochs, updated once per epoch, then soft kernels; weights Adam lr 1e-3 with a one-cycle
+schedule up to 5e-3 and weight decay 1e-5; delays Adam lr 0.1, cosine; per-epoch
+schedules; delays rounded at test). ``"tuned"``: the keys (defaults: peak-normalised
+kernels, sigma 0.3 reached at 3/4 of training, then straight-through rounded kernels,
+cosine schedules per step, lr 0.01 and 0.2).
+
+Baselines, trained alike (same trials, loss, optimiser, schedule, seeds; ``MODELS``):
+"fixed_delays" (random delays never trained: DCLS's ``snn_delays_lr0`` control),
+"no_delays" (one tap), and two networks with temporal memory at the learned-delay model's
+parameter count (:mod:`synaptica.experiments.delay_baselines`): "recurrent_lif" (recurrent
+LIF hidden layer) and "adaptive_lif" (adaptive-threshold LIF hidden layer), each feeding
+the same LIF detectors; ``baseline_hidden`` > 0 overrides their width.
 
 Metrics (means over ``n_seeds`` seeds ``seed, seed+1, ...``; ``*_std`` is the sample std):
 ``accuracy_learned_delays`` (test, smooth kernels at sigma_end, the trained weights),
 ``accuracy_rounded`` (delays rounded to whole steps, one-hot taps),
-``accuracy_no_delays`` (baseline), ``chance``; ``order_accuracy_*``: among motif trials
-whose motif pair was identified, the fraction told apart from the time-reversed twin
-(0.5 is guessing); and the recovery of the planted delays:
-for each detector, the motif inputs with a strong excitatory weight (at least
-``strong_fraction`` of the detector's largest weight) should have rounded delays that
-align the motif, ``d_i + latency_i = c``; ``delay_error_steps`` is the mean
-``|d_i + latency_i - c|`` with ``c`` the median alignment (the best constant),
-``delay_within_1_step`` the fraction within one step, ``strong_motif_synapses`` the
-fraction of motif synapses that are strong (the others mostly turn inhibitory: a veto
-of the reversed twin), ``delay_error_all_steps`` the same error over every motif synapse.
+``accuracy_<model>`` for the baselines, ``train_accuracy_<model>`` (training trials:
+under-fitting or over-fitting), ``params_<model>`` (trainable numbers: weights, learned
+delays, the "none" logit), ``hidden_<model>``, ``chance``; ``order_accuracy_<model>``:
+among motif trials whose motif pair was identified, the fraction told apart from the
+time-reversed twin (0.5 is guessing). Recovery of the planted delays: a detector aligns
+its motif when the rounded delays satisfy ``d_i + latency_i = c``; ``delay_error_steps``
+is the mean ``|d_i + latency_i - c|`` over EVERY motif synapse of every detector, ``c``
+the median alignment (the best constant), ``delay_within_1_step`` the fraction within
+one step; ``delay_error_random_steps`` and ``delay_within_1_step_random`` the same for the fixed
+random delays (no recovery). ``delay_error_strong_steps`` and ``delay_within_1_step_strong``: the same
+over the strong excitatory motif synapses only (weight at least ``strong_fraction`` of
+the detector's largest), ``strong_motif_synapses`` their fraction (the others mostly turn
+inhibitory: a veto of the reversed twin, whose delay need not align).
 """
 from __future__ import annotations
 
@@ -53,6 +68,8 @@ import numpy as np
 from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
+READOUTS = ("fired", "max_membrane", "sum_softmax")
+
 SCHEMA = {
     "n_inputs": Field(int, 30, "input spike trains", minimum=2, maximum=10**5),
     "n_steps": Field(int, 60, "steps per trial", minimum=2, maximum=10**6),
@@ -65,6 +82,8 @@ SCHEMA = {
     "distractors": Field(float, 0.5, "fraction of 'none' trials holding a motif's inputs in a shuffled order",
                          minimum=0.0, maximum=1.0),
     "max_delay": Field(int, 20, "delay taps K (delays 0..K-1 steps)", minimum=2, maximum=10**5),
+    "protocol": Field(str, "paper", "'paper': DCLS's delay training (PAPER_SETTINGS, per-epoch schedules, weight "
+                      "decay); 'tuned': the kernel and optimiser keys below", choices=("paper", "tuned")),
     "kernel": Field(str, "gaussian", "delay kernel", choices=("gaussian", "triangle")),
     "normalise": Field(str, "peak", "kernel normalisation: 'peak' (height 1) or 'sum' (DCLS)",
                        choices=("peak", "sum")),
@@ -77,6 +96,18 @@ SCHEMA = {
     "tau_m_steps": Field(float, 2.0, "detector membrane time constant (steps)", minimum=0.0, maximum=1e6,
                          exclusive_minimum=True),
     # softmax saturates long before: a larger logit only invites overflow
+    "tau_hidden_steps": Field(float, 10.0, "membrane time constant of the memory baselines' hidden neurons (steps)",
+                              minimum=0.0, maximum=1e6, exclusive_minimum=True),
+    "tau_adapt_steps": Field(float, 20.0, "threshold-adaptation time constant of the adaptive LIF baseline (steps)",
+                             minimum=0.0, maximum=1e6, exclusive_minimum=True),
+    "adapt_strength": Field(float, 1.0, "threshold rise per spike of the adaptive LIF baseline (resting threshold 1)",
+                            minimum=0.0, maximum=100.0),
+    "baseline_hidden": Field(int, 0, "hidden units of the memory baselines; 0: the most whose weights do not "
+                             "exceed the learned-delay model's weights and delays (parameter-matched)", minimum=0,
+                             maximum=4096),
+    "readout": Field(str, "fired", "detector readout: 'fired' (spiking detectors, did each fire), 'max_membrane' "
+                     "(non-spiking leaky detectors, peak membrane) or 'sum_softmax' (DCLS: softmax per step, summed "
+                     "over time)", choices=READOUTS),
     "fired_logit": Field(float, 2.0, "logit of a detector that fired", minimum=0.0, maximum=100.0,
                          exclusive_minimum=True),
     "n_train": Field(int, 1000, "training trials", minimum=1, maximum=10**7),
@@ -92,12 +123,43 @@ SCHEMA = {
     "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
 
+# protocol = "paper": the delay training of the DCLS authors' code (Hammouamri et al. 2024,
+# github.com/Thvnvtos/SNN-delays, best_config_SHD.py): Gaussian kernel normalised to sum 1,
+# sigma from max_delay / 2 down to 0.23 geometrically over the first quarter of the epochs
+# (once per epoch) and kept there (soft kernels), Adam with lr 1e-3 for the weights
+# (one-cycle schedule up to 5e-3, per epoch, weight decay 1e-5) and 100 x that for the
+# delays (cosine, per epoch); delays rounded to whole steps at test
+PAPER_SETTINGS = {"kernel": "gaussian", "normalise": "sum", "sigma_end": 0.23, "anneal_fraction": 0.25,
+                  "final_phase": "soft", "lr": 1e-3, "lr_delays": 0.1, "readout": "sum_softmax"}
+PAPER_MAX_LR_FACTOR = 5.0
+PAPER_WEIGHT_DECAY = 1e-5
+
+
+def settings(p: dict) -> dict:
+    """``p`` with the keys the protocol fixes (``PAPER_SETTINGS`` when "paper")."""
+    return {**p, **PAPER_SETTINGS} if p.get("protocol", "paper") == "paper" else dict(p)
+
+
+def _check_protocol(p: dict) -> str | None:
+    """Under protocol "paper", a key the paper fixes may not be set to a third value (it
+    would be ignored silently)."""
+    if p["protocol"] != "paper":
+        return None
+    for key, value in PAPER_SETTINGS.items():
+        if p[key] not in (value, SCHEMA[key].default):
+            return (f"key '{key}': protocol = 'paper' fixes it to {value!r} (DCLS); "
+                    f"set protocol = 'tuned' to use {p[key]!r}")
+    return None
+
+
 # bytes per trial, step and input of the generated trials (float64 uniforms drawn, float32
 # spikes kept); float32 values per detector, step and trial kept for the backward pass;
-# multiply-adds per weight tap and trial step (forward, two backward; two models)
+# multiply-adds per weight tap and trial step (forward, two backward) for the two models
+# with max_delay taps (learned and fixed delays), plus one for the three others (one tap,
+# or hidden layers of about as many weights as the delay model's weights and delays)
 TRIAL_BYTES = 12
 SAVED_PER_DETECTOR_STEP = 6
-PASSES = 3 * 2
+PASSES = 3 * 3
 
 
 def _check_budget(p: dict) -> str | None:
@@ -107,9 +169,12 @@ def _check_budget(p: dict) -> str | None:
     trials = max(p["n_train"], p["n_test"])
     batch = min(p["batch_size"], p["n_train"])
     data_bytes = float(steps) * trials * n_inputs * TRIAL_BYTES
-    batch_bytes = float(batch) * (steps + p["max_delay"]) * (n_inputs + detectors * SAVED_PER_DETECTOR_STEP) * 4
+    saved = n_inputs + (detectors + p["baseline_hidden"]) * SAVED_PER_DETECTOR_STEP
+    batch_bytes = float(batch) * (steps + p["max_delay"]) * saved * 4
     taps = float(n_inputs) * detectors * p["max_delay"]
-    updates = p["n_seeds"] * p["epochs"] * float(p["n_train"]) * steps * taps * PASSES
+    hidden = p["baseline_hidden"]  # two memory baselines, a recurrent one the larger
+    baseline_weights = float(hidden) * (2 * n_inputs + hidden + 2 * detectors)
+    updates = p["n_seeds"] * p["epochs"] * float(p["n_train"]) * steps * (taps * PASSES + baseline_weights * 3)
     return first_problem(
         check_memory("n_steps", f"n_steps = {steps} x {trials} trials x n_inputs = {n_inputs} inputs",
                      data_bytes + batch_bytes + taps * 4 * 4),
@@ -119,6 +184,7 @@ def _check_budget(p: dict) -> str | None:
 
 
 def _check_sizes(p: dict) -> str | None:
+    p = settings(p)
     if p["motif_size"] > p["n_inputs"]:
         return f"key 'motif_size': {p['motif_size']} inputs, but there are only n_inputs = {p['n_inputs']}"
     if p["motif_size"] > p["max_latency"] + 1:
@@ -174,43 +240,101 @@ def make_trials(rng: np.random.Generator, n: int, inputs: np.ndarray, latencies:
     return spikes, labels, onsets
 
 
-class Detector:
-    """DelayedLinear -> LIF detectors, with the "none" logit; see the module doc."""
+MODELS = ("learned_delays", "fixed_delays", "no_delays", "recurrent_lif", "adaptive_lif")
+PHASES = {"learned_delays": "learned-delay training", "fixed_delays": "fixed-random-delay training",
+          "no_delays": "no-delay training", "recurrent_lif": "recurrent-LIF training",
+          "adaptive_lif": "adaptive-LIF training"}
 
-    def __init__(self, p: dict, n_detectors: int, learn_delays: bool, generator) -> None:
+
+class Detector:
+    """One of ``MODELS`` -> LIF detectors, with the "none" logit; see the module doc.
+    ``kind`` True/False: "learned_delays"/"no_delays"."""
+
+    def __init__(self, p: dict, n_detectors: int, kind: str | bool, generator) -> None:
         import torch
 
+        from synaptica.experiments.delay_baselines import MemoryDetectors, matched_hidden
         from synaptica.training.delays import DelayedLinear
         from synaptica.training.layers import LIFNeurons
 
-        k = p["max_delay"] if learn_delays else 1  # one tap: every delay fixed at 0
+        q = settings(p)
+        kind = {True: "learned_delays", False: "no_delays"}.get(kind, kind)
+        if kind not in MODELS:
+            raise ValueError(f"Detector: kind must be one of {MODELS}, got {kind!r}")
+        self.kind, self.learn_delays = kind, kind == "learned_delays"
+        self.layer = self.net = None
+        beta = math.exp(-1.0 / q["tau_m_steps"])
         with torch.random.fork_rng():
             torch.manual_seed(int(generator.integers(2**31)))
-            self.layer = DelayedLinear(p["n_inputs"], n_detectors, k, kernel=p["kernel"],
-                                       normalise=p["normalise"], name="detectors")
-        self.neurons = LIFNeurons(n_detectors, beta=math.exp(-1.0 / p["tau_m_steps"]))
+            if kind in ("learned_delays", "fixed_delays", "no_delays"):
+                k = 1 if kind == "no_delays" else q["max_delay"]  # one tap: every delay fixed at 0
+                self.layer = DelayedLinear(q["n_inputs"], n_detectors, k, kernel=q["kernel"], normalise=q["normalise"],
+                                           learn_delays=self.learn_delays, name="detectors")
+                if kind == "fixed_delays":  # DCLS's 'snn_delays_lr0': random delays, never trained
+                    self.layer.round_delays()
+                self.neurons = LIFNeurons(n_detectors, beta=beta)
+            else:
+                budget = 2 * q["n_inputs"] * n_detectors  # the learned-delay model's weights and delays
+                hidden = q["baseline_hidden"] or matched_hidden(kind, q["n_inputs"], n_detectors, budget)
+                self.net = MemoryDetectors(kind, q["n_inputs"], n_detectors, hidden, beta, q["tau_hidden_steps"],
+                                           q["tau_adapt_steps"], q["adapt_strength"])
+                self.hidden_units = hidden
         self.none_logit = torch.nn.Parameter(torch.tensor(0.5))
-        self.scale = p["fired_logit"]
-        self.learn_delays = learn_delays
-        self.warmup = p["max_delay"]
+        self.scale, self.readout = q["fired_logit"], q["readout"]
+        self.warmup = q["max_delay"]
+
+    def weights(self) -> list:
+        """Trainable tensors other than the delays: the synaptic weights, then the "none" logit."""
+        if self.net is not None:
+            return [w for w in self.net.parameters() if w.requires_grad] + [self.none_logit]
+        return [self.layer.weight, self.none_logit]
+
+    def n_parameters(self) -> int:
+        """Trainable numbers: weights, learned delays and the "none" logit."""
+        delays = self.layer.delay.numel() if self.learn_delays else 0
+        return sum(w.numel() for w in self.weights()) + delays
+
+    def current(self, x):
+        """Input current of the detectors (T, B, n_detectors)."""
+        return self.net.current(x) if self.net is not None else self.layer(x)
 
     def spikes(self, x):
-        current = self.layer(x)
-        spikes, _ = self.neurons(current)
+        """Spikes of the LIF detectors (threshold 1) on :meth:`current`."""
+        spikes, _ = self.neurons(self.current(x)) if self.net is None else (self.net(x), None)
         return spikes
 
-    def logits(self, x):
+    def membrane(self, x):
+        """Membrane of non-spiking leaky detectors (no threshold, same time constant)."""
         import torch
 
-        # spikes of the warm-up are not counted: there the longer delays have seen less
+        beta = self.neurons.beta() if self.net is None else self.net.neurons.beta()
+        v, trace = None, []
+        for i_t in self.current(x).unbind(0):
+            v = i_t if v is None else beta * v + i_t
+            trace.append(v)
+        return torch.stack(trace)
+
+    def logits(self, x):
+        """Class scores (B, 1 + n_detectors) for the cross-entropy and a tie-breaker (B, n_detectors)."""
+        import torch
+
+        # steps of the warm-up are not counted: there the longer delays have seen less
         # background than the shorter ones, and the loss would favour long delays for that
-        spikes = self.spikes(x)[self.warmup:]
-        # "did the detector fire" (1 - prod(1 - s_t)), not the spike count: a count rewards
-        # spreading the inputs' arrivals over several steps (more spikes than one
-        # coincidence gives), which is the opposite of aligning them
-        fired = 1.0 - torch.prod(1.0 - spikes, 0)
-        logits = torch.cat([self.none_logit.expand(x.shape[1], 1), self.scale * fired], 1)
-        return logits, spikes.sum(0)
+        none = self.none_logit.expand(x.shape[1], 1)
+        if self.readout == "fired":
+            spikes = self.spikes(x)[self.warmup:]
+            # "did the detector fire" (1 - prod(1 - s_t)), not the spike count: a count rewards
+            # spreading the inputs' arrivals over several steps (more spikes than one
+            # coincidence gives), which is the opposite of aligning them
+            fired = 1.0 - torch.prod(1.0 - spikes, 0)
+            return torch.cat([none, self.scale * fired], 1), spikes.sum(0)
+        v = self.membrane(x)[self.warmup:]
+        if self.readout == "max_membrane":
+            scores = torch.cat([none, v.max(0).values], 1)
+        else:  # DCLS 'sum': per-step softmax over the classes, summed over time (fed to the cross-entropy as is)
+            steps = torch.cat([none.expand(v.shape[0], -1, 1), v], 2)
+            scores = torch.softmax(steps, 2).sum(0)
+        return scores, torch.zeros_like(scores[:, 1:])
 
     def predict(self, x):
         """Class per trial: the detector that fired (ties: the one with more spikes), or
@@ -229,6 +353,19 @@ class Detector:
             return float((self.predict(x) == labels).float().mean())
 
 
+def _schedules(optimisers: list, q: dict, steps_per_epoch: int) -> tuple[list, bool]:
+    """Learning-rate schedules and whether they step per epoch. "paper" (DCLS code): weights
+    one-cycle up to 5 lr, delays cosine, both per epoch; "tuned": cosine per optimiser step."""
+    import torch
+
+    if q["protocol"] == "paper":
+        scheds = [torch.optim.lr_scheduler.OneCycleLR(optimisers[0], max_lr=PAPER_MAX_LR_FACTOR * q["lr"],
+                                                      total_steps=q["epochs"])]
+        scheds += [torch.optim.lr_scheduler.CosineAnnealingLR(o, q["epochs"]) for o in optimisers[1:]]
+        return scheds, True
+    return [torch.optim.lr_scheduler.CosineAnnealingLR(o, q["epochs"] * steps_per_epoch) for o in optimisers], False
+
+
 def train(model: Detector, x, labels, p: dict, generator, tick) -> None:
     import torch
     import torch.nn.functional as F
@@ -236,38 +373,49 @@ def train(model: Detector, x, labels, p: dict, generator, tick) -> None:
     from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
     from synaptica.training.delays import annealed_sigma
 
-    phase = "learned-delay training" if model.learn_delays else "no-delay training"
-    groups = [{"params": [model.layer.weight, model.none_logit], "lr": p["lr"]}]
+    q = settings(p)
+    phase = PHASES[model.kind]
+    paper = q["protocol"] == "paper"
+    params = model.weights()
+    optimisers = [torch.optim.Adam(params, lr=q["lr"], weight_decay=PAPER_WEIGHT_DECAY if paper else 0.0)]
     if model.learn_delays:
-        groups.append({"params": [model.layer.delay], "lr": p["lr_delays"]})
-    optimiser = torch.optim.Adam(groups)
-    n, batch = x.shape[1], p["batch_size"]
+        params = params + [model.layer.delay]
+        optimisers.append(torch.optim.Adam([model.layer.delay], lr=q["lr_delays"]))
+    n, batch = x.shape[1], q["batch_size"]
     steps_per_epoch = math.ceil(n / batch)
-    total = p["epochs"] * steps_per_epoch
-    # cosine decay of both learning rates (as in DCLS): late delay updates become fine
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, total)
-    sigma_start = p["max_delay"] / 2.0
-    for epoch in range(p["epochs"]):
+    total = q["epochs"] * steps_per_epoch
+    schedules, per_epoch = _schedules(optimisers, q, steps_per_epoch)
+    # sigma: geometric from max_delay / 2 to sigma_end over the first anneal_fraction of
+    # training ("paper": once per epoch, as the DCLS code does)
+    sigma_start = q["max_delay"] / 2.0
+    for epoch in range(q["epochs"]):
         order = torch.as_tensor(generator.permutation(n))
         for i in range(steps_per_epoch):
-            done = epoch * steps_per_epoch + i
             if model.learn_delays:
-                progress = min(done / max(p["anneal_fraction"] * total, 1), 1.0)
-                model.layer.set_sigma(annealed_sigma(progress, sigma_start, p["sigma_end"]))
+                done, span = (epoch, q["anneal_fraction"] * q["epochs"]) if per_epoch else \
+                    (epoch * steps_per_epoch + i, q["anneal_fraction"] * total)
+                progress = min(done / max(span, 1), 1.0)
+                model.layer.set_sigma(annealed_sigma(progress, sigma_start, q["sigma_end"]))
                 if progress >= 1.0:
-                    model.layer.set_mode(p["final_phase"])
+                    model.layer.set_mode(q["final_phase"])
             index = order[i * batch:(i + 1) * batch]
             loss = F.cross_entropy(model.logits(x[:, index])[0], labels[index])
             require_finite_loss(loss, experiment="delay-motifs", phase=phase, epoch=epoch, step=i)
-            optimiser.zero_grad()
+            for optimiser in optimisers:
+                optimiser.zero_grad()
             loss.backward()
-            optimiser.step()
-            schedule.step()
+            for optimiser in optimisers:
+                optimiser.step()
+            if not per_epoch:
+                for schedule in schedules:
+                    schedule.step()
             if model.learn_delays:
                 model.layer.clamp_delays_()
             tick()
-        require_finite_parameters([g for group in groups for g in group["params"]], experiment="delay-motifs",
-                                  phase=phase, epoch=epoch)
+        if per_epoch:
+            for schedule in schedules:
+                schedule.step()
+        require_finite_parameters(params, experiment="delay-motifs", phase=phase, epoch=epoch)
 
 
 def strong_synapses(weight: np.ndarray, fraction: float) -> np.ndarray:
@@ -301,6 +449,29 @@ def delay_recovery(weight: np.ndarray, delays: np.ndarray, inputs: np.ndarray, l
             "strong_fraction": n_strong / max(n_total, 1)}
 
 
+def order_accuracy(model: Detector, x, labels) -> float:
+    """Among motif trials whose motif pair was identified, the fraction told apart from
+    the time-reversed twin (0.5 is guessing; NaN if no pair was identified)."""
+    motif = labels > 0
+    pred = model.predict(x[:, motif])
+    same_pair = (pred > 0) & ((pred - 1) // 2 == (labels[motif] - 1) // 2)
+    if not same_pair.any():
+        return float("nan")
+    return float((pred[same_pair] == labels[motif][same_pair]).float().mean())
+
+
+def recovery_metrics(weight: np.ndarray, delays: np.ndarray, inputs: np.ndarray, latencies: np.ndarray,
+                     strong_fraction: float) -> dict[str, float]:
+    """Delay error over every motif synapse (the headline) and over the strong excitatory ones."""
+    every = np.abs(delay_recovery(weight, delays, inputs, latencies, 0.0, positive=False)["offsets"])
+    strong = delay_recovery(weight, delays, inputs, latencies, strong_fraction)
+    offsets = np.abs(strong["offsets"])
+    return {"delay_error_steps": float(np.mean(every)), "delay_within_1_step": float(np.mean(every <= 1)),
+            "delay_error_strong_steps": float(np.mean(offsets)),
+            "delay_within_1_step_strong": float(np.mean(offsets <= 1)),
+            "strong_motif_synapses": strong["strong_fraction"]}
+
+
 def run_seed(p: dict, seed: int, tick) -> dict:
     import torch
 
@@ -311,40 +482,46 @@ def run_seed(p: dict, seed: int, tick) -> dict:
     x_train, x_test = torch.from_numpy(x_train), torch.from_numpy(x_test)
     y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
 
-    t0 = time.perf_counter()
-    delayed = Detector(p, len(inputs), True, rng)
-    train(delayed, x_train, y_train, p, rng, tick)
-    t1 = time.perf_counter()
-    plain = Detector(p, len(inputs), False, rng)
-    train(plain, x_train, y_train, p, rng, tick)
-    t2 = time.perf_counter()
-
+    out: dict[str, float] = {}
+    models = {}
+    for kind in MODELS:  # every model from the same trials, its own initialisation from the seed's stream
+        t0 = time.perf_counter()
+        models[kind] = model = Detector(p, len(inputs), kind, rng)
+        train(model, x_train, y_train, p, rng, tick)
+        out[f"train_s_{kind}"] = time.perf_counter() - t0
+        out[f"params_{kind}"] = model.n_parameters()
+        if model.net is not None:
+            out[f"hidden_{kind}"] = model.hidden_units
+    delayed = models["learned_delays"]
     delayed.layer.set_mode("soft")
-    out = {"accuracy_learned_delays": delayed.accuracy(x_test, y_test)}
+    out["accuracy_learned_delays"] = delayed.accuracy(x_test, y_test)
     delayed.layer.round_delays()
     out["accuracy_rounded"] = delayed.accuracy(x_test, y_test)
-    out["accuracy_no_delays"] = plain.accuracy(x_test, y_test)
-    motif = y_test > 0
     with torch.no_grad():  # motif vs its reversed twin, among motif trials: timing only
-        for name, model in (("learned_delays", delayed), ("no_delays", plain)):
-            pred = model.predict(x_test[:, motif])
-            same_pair = (pred > 0) & ((pred - 1) // 2 == (y_test[motif] - 1) // 2)
-            out[f"order_accuracy_{name}"] = float((pred[same_pair] == y_test[motif][same_pair]).float().mean()) \
-                if same_pair.any() else float("nan")
+        for kind, model in models.items():
+            if kind != "learned_delays":
+                out[f"accuracy_{kind}"] = model.accuracy(x_test, y_test)
+            out[f"train_accuracy_{kind}"] = model.accuracy(x_train, y_train)  # fit, against under-training
+            out[f"order_accuracy_{kind}"] = order_accuracy(model, x_test, y_test)
     weight = delayed.layer.weight.detach().numpy()
     delays = delayed.layer.delay.detach().numpy()
-    recovery = delay_recovery(weight, delays, inputs, latencies, p["strong_fraction"])
-    out["delay_error_steps"] = float(np.mean(np.abs(recovery["offsets"])))
-    everything = delay_recovery(weight, delays, inputs, latencies, 0.0, positive=False)
-    out["delay_error_all_steps"] = float(np.mean(np.abs(everything["offsets"])))
-    out["delay_within_1_step"] = float(np.mean(np.abs(recovery["offsets"]) <= 1))
-    out["strong_motif_synapses"] = recovery["strong_fraction"]
-    out["train_s_delays"], out["train_s_no_delays"] = t1 - t0, t2 - t1
+    out.update(recovery_metrics(weight, delays, inputs, latencies, p["strong_fraction"]))
+    fixed = models["fixed_delays"].layer  # the same error for random delays: the level of no recovery
+    random = recovery_metrics(fixed.weight.detach().numpy(), fixed.delay.detach().numpy(), inputs, latencies,
+                              p["strong_fraction"])
+    out["delay_error_random_steps"] = random["delay_error_steps"]
+    out["delay_within_1_step_random"] = random["delay_within_1_step"]
     with torch.no_grad():
         raster_out = delayed.spikes(x_test[:, :8]).numpy()
+    pairs = delay_recovery(weight, delays, inputs, latencies, p["strong_fraction"])["pairs"]
     return {"seed": seed, "metrics": out, "weight": weight, "delays": delays, "inputs": inputs,
-            "latencies": latencies, "pairs": recovery["pairs"], "raster_in": x_test[:, :8].numpy(),
+            "latencies": latencies, "pairs": pairs, "raster_in": x_test[:, :8].numpy(),
             "raster_out": raster_out}
+
+
+ACCURACIES = [("accuracy_rounded", "learned delays (rounded)"), ("accuracy_fixed_delays", "fixed random delays"),
+              ("accuracy_no_delays", "no delays"), ("accuracy_recurrent_lif", "recurrent LIF"),
+              ("accuracy_adaptive_lif", "adaptive LIF")]
 
 
 def summarise(per_seed: list[dict]) -> dict[str, float]:
@@ -353,10 +530,10 @@ def summarise(per_seed: list[dict]) -> dict[str, float]:
     metrics: dict[str, float] = {"n_seeds": len(per_seed)}
     for key in per_seed[0]["metrics"]:
         values = np.array([s["metrics"][key] for s in per_seed], dtype=float)
-        metrics[key] = float(np.nanmean(values))
-        metrics[f"{key}_std"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0
+        metrics[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        metrics[f"{key}_std"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0
     for s in per_seed:
-        for key in ("accuracy_learned_delays", "accuracy_rounded", "accuracy_no_delays", "delay_error_steps"):
+        for key in [k for k, _ in ACCURACIES] + ["accuracy_learned_delays", "delay_error_steps"]:
             metrics[f"{key}_seed{s['seed']}"] = s["metrics"][key]
     return metrics
 
@@ -397,7 +574,7 @@ def plot_delays(per_seed: list[dict], p: dict, path: Path) -> None:
     for k, s in enumerate(per_seed):
         offset = (k - (len(per_seed) - 1) / 2) * 0.15  # side by side, not on top of each other
         ax.scatter(s["pairs"][:, 0] + offset, s["pairs"][:, 1], s=12, alpha=0.7,
-                   label=f"seed {s['seed']}: error {s['metrics']['delay_error_steps']:.2f} steps")
+                   label=f"seed {s['seed']}: error {s['metrics']['delay_error_strong_steps']:.2f} steps")
     span = np.arange(p["max_latency"] + 1)
     ax.plot(span, span, "k--", lw=0.8, label="perfect recovery")
     ax.set_xlabel("planted latency (steps)")
@@ -408,29 +585,27 @@ def plot_delays(per_seed: list[dict], p: dict, path: Path) -> None:
 
 
 def plot_accuracy(metrics: dict, p: dict, chance: float, path: Path) -> None:
-    """Test accuracy per seed: learned delays (smooth), rounded, no delays."""
+    """Test accuracy per seed of every model (``ACCURACIES``)."""
     from synaptica.plotting import _new_figure, _save
 
-    fig = _new_figure(6.0, 3.5)
-    fig.subplots_adjust(top=0.86)
+    fig = _new_figure(7.0, 3.6)
+    fig.subplots_adjust(top=0.82)
     ax = fig.add_subplot(1, 1, 1)
-    keys = [("accuracy_learned_delays", "learned delays"), ("accuracy_rounded", "rounded to steps"),
-            ("accuracy_no_delays", "no delays")]
     seeds = [p["seed"] + k for k in range(int(metrics["n_seeds"]))]
-    n = len(seeds)
-    for b, (key, label) in enumerate(keys):
+    n, width = len(seeds), 0.8 / len(ACCURACIES)
+    for b, (key, label) in enumerate(ACCURACIES):
         values = [metrics[f"{key}_seed{seed}"] for seed in seeds]
-        ax.bar(np.arange(n) + (b - 1) * 0.27, values, 0.27, label=label)
+        ax.bar(np.arange(n) + (b - (len(ACCURACIES) - 1) / 2) * width, values, width, label=label)
     ax.axhline(chance, color="k", ls=":", lw=0.8, label="chance")
     ax.set_xticks(range(n), [f"seed {seed}" for seed in seeds])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.13), ncol=4, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.25), ncol=3, frameon=False)
     _save(fig, path)
 
 
 def run_delay_motifs(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
-    total = p["n_seeds"] * 2 * p["epochs"] * math.ceil(p["n_train"] / p["batch_size"])
+    total = p["n_seeds"] * len(MODELS) * p["epochs"] * math.ceil(p["n_train"] / p["batch_size"])
     done = [0]
 
     def tick() -> None:
@@ -471,5 +646,5 @@ EXPERIMENT = Experiment(
     summary="learn synaptic delays (DCLS) to detect planted spike motifs and their time-reversed twins",
     schema=SCHEMA,
     run=run_delay_motifs,
-    checks=(_check_sizes, _check_budget),
+    checks=(_check_protocol, _check_sizes, _check_budget),
 )
