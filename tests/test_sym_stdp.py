@@ -70,3 +70,4 @@ def test_protocol_settings():
     legacy = network_settings({**p, "protocol": "legacy"})
     assert legacy["a_hidden"] == 1e-3 and legacy["label_norm_total"] == 200.0 and "max_retries" not in legacy
     assert network_settings({**p, "a_hidden": 2e-3})["a_hidden"] == 2e-3     # an explicit value wins
+    assert paper["clamp_labels"] is True and network_settings({**p, "clamp_labels": False})["clamp_labels"] is False

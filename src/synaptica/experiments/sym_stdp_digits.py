@@ -57,6 +57,9 @@ SCHEMA = {
                       "hidden, legacy 1e-3)", minimum=0.0, maximum=1.0),
     "a_label": Field(float, 0.0, "sym-STDP amplitude, hidden to label (0: protocol's, paper 4e-3, legacy 8e-3)",
                      minimum=0.0, maximum=1.0),
+    "clamp_labels": Field(bool, True, "paper protocol: label neurons fire only the teacher's spikes while training "
+                          "(false: ablation, the teacher adds 20 nS pulses to neurons that also integrate the hidden "
+                          "layer)"),
 }
 
 
@@ -74,8 +77,9 @@ def network_settings(p: dict) -> dict:
     else:
         base, extra = dict(LEGACY), {}
     value = {key: p[key] or base[key] for key in ("a_hidden", "a_label", "label_weight")}
-    return dict(extra, protocol=p["protocol"], a_hidden=value["a_hidden"], a_label=value["a_label"],
-                label_norm_total=value["label_weight"] * p["n_exc"], teacher_rate_hz=p["teacher_rate_hz"])
+    return dict(extra, protocol=p["protocol"], clamp_labels=p["clamp_labels"], a_hidden=value["a_hidden"],
+                a_label=value["a_label"], label_norm_total=value["label_weight"] * p["n_exc"],
+                teacher_rate_hz=p["teacher_rate_hz"])
 
 
 def label_metrics(label_counts: np.ndarray, y_test: np.ndarray) -> dict:

@@ -29,6 +29,10 @@ most gives the class, and an image that leaves every label neuron silent has no 
   pole -10 mV: steps shrink as theta grows) and decays towards -20 mV with tau 6e6 ms
   (``ScaledThetaLIFConductance``); hidden refractory period 2 ms.
 
+``clamp_labels = False`` (ablation) keeps the paper's label neurons unclamped while
+training: the teacher adds ``teacher_weight`` nS pulses and hidden input can make other
+label neurons fire, and so potentiate their synapses.
+
 ``protocol = "legacy"`` is this module's first version: label neurons are the hidden
 layer's LIF (tau_m 100 ms), not clamped, the teacher adding 20 nS conductance pulses, so
 hidden input also makes the wrong label neurons fire and potentiates their synapses.
@@ -137,6 +141,7 @@ class SymSTDPConfig(DiehlCookConfig):
     theta_rest: float = -20.0       # mV
     theta_pole: float = -10.0       # mV
     tau_stdp: float = 20.0          # ms, both sym-STDP windows
+    clamp_labels: bool = True       # paper protocol; False: ablation, the teacher adds teacher_weight nS instead
 
 
 class SymSTDPNetwork(DiehlCookNetwork):
@@ -179,8 +184,12 @@ class SymSTDPNetwork(DiehlCookNetwork):
             self.label_model = TeacherClampedLIF(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0,
                                                  e_inh=-100.0, tau_exc=1.0, tau_inh=2.0, t_ref=0.0, r_m=1.0)
             self.label_layer = net.add_population(c.n_classes, self.label_model, name="label")
-            net.connect(self.teacher, self.label_layer, one_to_one=True, weight=1.0, target="teach",
-                        name="teacher->label")
+            if c.clamp_labels:
+                net.connect(self.teacher, self.label_layer, one_to_one=True, weight=1.0, target="teach",
+                            name="teacher->label")
+            else:
+                net.connect(self.teacher, self.label_layer, one_to_one=True, weight=c.teacher_weight,
+                            target="g_exc", name="teacher->label")
             w0 = net.rng.uniform(0.0, c.label_w_init_max, (c.n_exc, c.n_classes))
         else:
             self.label_model = LIFConductance(tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0,
@@ -209,7 +218,7 @@ class SymSTDPNetwork(DiehlCookNetwork):
     def set_learning(self, learn: bool) -> None:
         super().set_learning(learn)
         self.label_rule.values["learning_rate"] = 1.0 if learn else 0.0
-        if isinstance(self.label_model, TeacherClampedLIF):
+        if isinstance(self.label_model, TeacherClampedLIF) and self.config.clamp_labels:
             self.label_model.values["clamped"] = 1.0 if learn else 0.0
 
     def set_inputs(self, images, targets, boost, first_trial) -> None:

@@ -19,14 +19,16 @@ i.e. ``A exp(-|dt| / tau)`` for both orders when the two sides are equal. There 
 depression term: in the paper the weights are kept in check by hard bounds [0, w_max]
 and by synaptic scaling, the normalisation of each neuron's incoming weight sum before
 every example, which is this framework's ``normalize`` option with
-:meth:`Network.set_trials` (the paper uses a total of 78 for the input layer, as Diehl &
+:meth:`Network.set_trials` (a total of 78.4 for the 784 inputs in the authors' code; 78 in Diehl &
 Cook 2015).
 
-Defaults are those of the authors' published code (haoyz/sym-STDP-SNN, input to hidden
-layer): learning rate eta = 0.02 applied to traces that jump by 0.1, i.e.
-a_causal = a_acausal = 0.02 * 0.1 = 2e-3 per pair at dt = 0, tau_pre = tau_post = 20 ms,
-weights in [0, 1]. (Their hidden-to-label layer uses eta = 0.08, i.e. amplitudes 8e-3,
-and w_max = 8.) Amplitudes in weight units, time constants in ms.
+Defaults follow the authors' published code (haoyz/sym-STDP-SNN, model.h): a learning
+rate eta applied to traces that jump by 0.1, so a_causal = a_acausal = eta x 0.1 per pair
+at dt = 0, with tau_pre = tau_post = 20 ms and weights in [0, 1]. The default 2e-3 is
+their input-to-hidden eta = 0.02 for 1600 hidden neurons; they use 0.005 (5e-4) for 100
+and 400 hidden neurons and 0.04 (4e-3, w_max 8) from hidden to label layer
+(:mod:`synaptica.experiments.sym_stdp_digits` picks by size). Amplitudes in weight
+units, time constants in ms.
 """
 from __future__ import annotations
 
