@@ -43,11 +43,10 @@ class ReadoutWarning(UserWarning):
     """A readout was fitted on data that cannot support it (too few samples, dead units)."""
 
 
-def _non_finite_message(array: np.ndarray, what: str) -> str:
-    bad = ~np.isfinite(array)
-    where = np.argwhere(bad)[0]
+def _non_finite_message(array: np.ndarray, what: str, cause: str = "") -> str:
+    where = np.argwhere(~np.isfinite(array))[0]
     return (f"{what} contain {int(np.isnan(array).sum())} NaN and {int(np.isinf(array).sum())} infinite "
-            f"value(s) (first at index {tuple(int(i) for i in where)}): the reservoir diverged or was fed NaN")
+            f"value(s) (first at index {tuple(int(i) for i in where)}){cause}")
 
 
 def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
@@ -57,7 +56,8 @@ def _features(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name}: fitted on {n_features} features, got {X.shape[1]}")
     if not np.isfinite(X.sum()) and not np.all(np.isfinite(X)):     # the sum: one cheap pass when all is well
-        raise ValueError(f"{name}: " + _non_finite_message(X, "features (states)"))
+        raise ValueError(f"{name}: " + _non_finite_message(X, "features (states)",
+                                                               ": the reservoir diverged or was fed NaN"))
     return X
 
 
@@ -74,8 +74,8 @@ def _check_training_set(X: np.ndarray, name: str, n_parameters: int, min_samples
     n_samples, n_features = X.shape
     if n_samples < min_samples:
         raise ValueError(f"{name}: {n_samples} sample(s) for {n_features} features; need at least {min_samples}")
-    spread = X.max(axis=0) - X.min(axis=0)
-    constant = spread <= 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
+    high, low = X.max(axis=0), X.min(axis=0)
+    constant = high - low <= 1e-12 * np.maximum(1.0, np.maximum(np.abs(high), np.abs(low)))
     n_constant = int(constant.sum())
     if n_constant == n_features:
         value = X[0, 0] if n_features == 1 else f"{X[0].min():.3g}..{X[0].max():.3g}"
