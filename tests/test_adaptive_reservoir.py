@@ -165,3 +165,19 @@ def test_small_run_reports_finite_metrics_for_every_arm_and_task():
     assert "gain_pct_heterogeneous_narma10_mean" in m and "from_beta1.5_homogeneous_mc" in m
     assert m["homogeneous_mc_seed1_knob"] in (0.2, 0.4) and 0 < m["homogeneous_mc_seed1_rate"] < 1
     assert result.spike_ids.size > 0 and result.spike_ids.max() < 40
+
+
+def test_without_a_leak_low_targets_end_in_a_period_two_oscillation():
+    """Why the experiment leaks (leak_rate 0.5): the unleaky map, asked for rate 0.1, raises
+    inhibition until the whole network flips between silence and r = 1/2 every step, a state
+    whose mean (1/4) the rule cannot lower. With the leak the same target is reached."""
+    u = np.random.default_rng(0).uniform(-0.5, 0.5, (4000, 1))
+    for leak, reached in ((1.0, False), (0.5, True)):
+        res = small(leak_rate=leak)
+        res.adapt(u[:3000], 0.1, learning_rate=3e-3)
+        population = res.run(u[3000:]).mean(1)
+        flips = np.abs(np.diff(population)).mean()
+        if reached:
+            assert abs(population.mean() - 0.1) < 0.01 and flips < 0.05
+        else:
+            assert abs(population.mean() - 0.25) < 0.02 and flips > 0.3
