@@ -63,20 +63,23 @@ def test_batched_equals_one_by_one_in_float64_and_float32():
     np.testing.assert_allclose(x32, x64, atol=1e-4)           # same network in both precisions
 
 
+@pytest.mark.parametrize("batch", [1, 5])
 @pytest.mark.parametrize("density,leak,bias", [(0.1, 1.0, 0.0), (1.0, 0.3, 0.2), (0.2, 0.7, 0.5)])
-def test_compiled_kernel_equals_the_torch_step_in_float64_and_float32(density, leak, bias):
-    """The fast CPU path (CSR below 25 % density, dense above) against the reference torch loop."""
+def test_compiled_kernel_equals_the_torch_step_in_float64_and_float32(density, leak, bias, batch):
+    """The fast CPU path (CSR below 25 % density, dense above; one sequence at a time or the
+    whole batch per step) against the reference torch loop."""
     from synaptica.reservoir import _esn_kernel
 
-    u = np.random.default_rng(7).uniform(-1, 1, (3, 120, 2))
-    x0 = np.random.default_rng(8).uniform(-0.5, 0.5, (3, 50))
+    assert 1 < _esn_kernel.BATCH_TOGETHER <= 5
+    u = np.random.default_rng(7).uniform(-1, 1, (batch, 120, 2))
+    x0 = np.random.default_rng(8).uniform(-0.5, 0.5, (batch, 50))
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
         esn = EchoStateNetwork(50, 2, spectral_radius=1.1, density=density, leak_rate=leak, bias_scaling=bias,
                                seed=9, dtype=dtype)
         fast = esn.run(u, initial_state=x0, backend="kernel")
         fast_last = esn.last_state.clone()
         reference = esn.run(u, initial_state=x0, backend="torch")
-        assert fast.dtype == reference.dtype and fast.shape == (3, 120, 50)
+        assert fast.dtype == reference.dtype and fast.shape == (batch, 120, 50)
         np.testing.assert_allclose(fast, reference, atol=tol, rtol=0)
         np.testing.assert_allclose(fast_last.numpy(), esn.last_state.numpy(), atol=tol, rtol=0)
         assert np.abs(reference).max() > 0.3                  # not a trivially quiet reservoir
