@@ -3,7 +3,9 @@
 Seeds: heterogeneous delays make a neuron a detector of a temporal order, as in models
 of motion direction selectivity (a delay line aligns the inputs of one direction only);
 delays are learned by gradient as in DCLS (Hammouamri, Khalfaoui-Hassani & Masquelier,
-ICLR 2024, :mod:`synaptica.training.delays`).
+ICLR 2024, :mod:`synaptica.training.delays`). The data are synthetic: the paper's claim
+(learned delays beat SNNs without delays at equal or fewer parameters) is measured on
+SHD, SSC and GSC, which are not available here.
 
 Data (one trial = ``n_steps`` steps of ``n_inputs`` spike trains): Poisson background
 (``background_hz``, one step = ``step_ms``) and, in all but the "none" class, one planted
@@ -17,27 +19,31 @@ motion), so a motif and its twin differ in timing only. Classes: 0 = none, then
 timing; never the motif's or its twin's order).
 
 Model: :class:`~synaptica.training.delays.DelayedLinear` (``n_inputs`` -> one detector per
-motif class, ``max_delay`` taps) into :class:`~synaptica.training.layers.LIFNeurons`
-(membrane time constant ``tau_m_steps``, threshold 1, reset by subtraction). Logits:
-``fired_logit`` for each detector that fired after the warm-up, 0 for one that did not,
-and a learned constant logit for "none"; cross-entropy, Adam. The prediction is the
-detector that fired (the one with more spikes if several), "none" if none fired. The
-kernel width sigma shrinks geometrically from ``max_delay / 2`` to ``sigma_end`` over the
-first ``anneal_fraction`` of training; the rest runs with ``final_phase`` kernels.
-``protocol = "paper"`` trains the delays as the DCLS authors' code does (``PAPER_SETTINGS``:
-Gaussian kernels normalised to sum 1, sigma down to 0.23 over the first quarter of the
-epochs, updated once per epoch, then soft kernels; weights Adam lr 1e-3 with a one-cycle
-schedule up to 5e-3 and weight decay 1e-5; delays Adam lr 0.1, cosine; per-epoch
-schedules; delays rounded at test). ``"tuned"``: the keys (defaults: peak-normalised
-kernels, sigma 0.3 reached at 3/4 of training, then straight-through rounded kernels,
-cosine schedules per step, lr 0.01 and 0.2).
+motif class, ``max_delay`` taps) into detectors with membrane time constant ``tau_m_steps``,
+and a learned constant logit for "none". ``readout``: "fired", LIF detectors (threshold 1,
+reset by subtraction), logit ``fired_logit`` for each detector that fired after the
+warm-up, 0 otherwise, prediction the detector that fired (the one with more spikes if
+several), "none" if none fired; "max_membrane", non-spiking leaky detectors, logit the peak
+membrane after the warm-up; "sum_softmax" (DCLS's output layer and loss), non-spiking
+detectors, a softmax over the classes at every step after the warm-up, summed over time,
+into the cross-entropy. Cross-entropy, Adam. The kernel width sigma shrinks geometrically
+from ``max_delay / 2`` to ``sigma_end`` over the first ``anneal_fraction`` of training; the
+rest runs with ``final_phase`` kernels. ``protocol = "paper"`` trains as the DCLS authors'
+code does (``PAPER_SETTINGS``: Gaussian kernels normalised to sum 1, sigma down to 0.23
+over the first quarter of the epochs, updated once per epoch, then soft kernels; weights
+Adam lr 1e-3 with a one-cycle schedule up to 5e-3 and weight decay 1e-5; delays Adam lr
+0.1, cosine; per-epoch schedules; the "sum_softmax" readout; delays rounded at test).
+``"tuned"``: the keys (defaults: peak-normalised kernels, sigma 0.3 reached at 3/4 of
+training, then straight-through rounded kernels, cosine schedules per step, lr 0.01 and
+0.2, the "fired" readout).
 
 Baselines, trained alike (same trials, loss, optimiser, schedule, seeds; ``MODELS``):
 "fixed_delays" (random delays never trained: DCLS's ``snn_delays_lr0`` control),
 "no_delays" (one tap), and two networks with temporal memory at the learned-delay model's
 parameter count (:mod:`synaptica.experiments.delay_baselines`): "recurrent_lif" (recurrent
 LIF hidden layer) and "adaptive_lif" (adaptive-threshold LIF hidden layer), each feeding
-the same LIF detectors; ``baseline_hidden`` > 0 overrides their width.
+the same detectors and readout; ``baseline_hidden`` > 0 overrides their width. The
+raster shows the learned-delay detectors as LIF neurons (threshold 1) whatever the readout.
 
 Metrics (means over ``n_seeds`` seeds ``seed, seed+1, ...``; ``*_std`` is the sample std):
 ``accuracy_learned_delays`` (test, smooth kernels at sigma_end, the trained weights),
@@ -306,13 +312,15 @@ class Detector:
     def membrane(self, x):
         """Membrane of non-spiking leaky detectors (no threshold, same time constant)."""
         import torch
+        import torch.nn.functional as F
 
-        beta = self.neurons.beta() if self.net is None else self.net.neurons.beta()
-        v, trace = None, []
-        for i_t in self.current(x).unbind(0):
-            v = i_t if v is None else beta * v + i_t
-            trace.append(v)
-        return torch.stack(trace)
+        beta = self.neurons.beta() if self.net is None else self.net.neurons.beta()  # (n_detectors,)
+        current = self.current(x)
+        n_steps, n = current.shape[0], current.shape[2]
+        # v_t = sum_k beta^k I_{t-k}: a causal convolution per detector (no reset, no threshold)
+        decay = beta.to(current.dtype).unsqueeze(1) ** torch.arange(n_steps, dtype=current.dtype)
+        signal = F.pad(current.permute(1, 2, 0), (n_steps - 1, 0))
+        return F.conv1d(signal, decay.flip(-1).unsqueeze(1), groups=n).permute(2, 0, 1)
 
     def logits(self, x):
         """Class scores (B, 1 + n_detectors) for the cross-entropy and a tie-breaker (B, n_detectors)."""
