@@ -14,7 +14,9 @@ Runs inside bench/.venv-reservoir (ReservoirPy 0.4.2 and synaptica editable; cre
     bench/.venv-reservoir/bin/python bench/reservoir.py [--repeats 5] [--units 300]
     bench/.venv-reservoir/bin/python bench/reservoir.py --quick   # tiny sizes, checks only, no file written
 
-and writes the section "Reservoir computing: rate ESN vs ReservoirPy" of BENCHMARKS.md.
+and writes the section "Reservoir computing: rate ESN vs ReservoirPy" of BENCHMARKS.md
+(``--no-write``: print only). synaptica runs its default CPU path (the compiled recurrence
+of :mod:`synaptica.reservoir._esn_kernel`); ReservoirPy its own Python loop over steps.
 """
 from __future__ import annotations
 

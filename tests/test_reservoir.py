@@ -378,3 +378,12 @@ def test_a_dead_reservoir_fails_loudly_instead_of_scoring_chance():
     with pytest.warns(LiquidWarning, match="none of the 20 neurons fired"):
         states = dead.run(np.ones((3, 1)))
     assert not states.any()
+
+
+def test_kernel_tanh_is_accurate_to_a_few_ulp_everywhere():
+    from synaptica.reservoir._esn_kernel import _tanh
+
+    values = np.r_[np.random.default_rng(0).normal(0, 2, 2000), 0.35, -0.35, 1e-300, -1e-12, 0.0, 20.0, -800.0, 1e308]
+    ours = np.array([_tanh(v) for v in values])
+    np.testing.assert_allclose(ours, np.tanh(values), rtol=1e-15, atol=0)
+    assert np.all(np.abs(ours) <= 1.0)

@@ -10,8 +10,8 @@ CSR (values, column indices, row pointers: one multiply-add per nonzero, for the
 reservoirs of Jaeger 2001 and Lukosevicius 2012) or dense (a BLAS matrix-vector product
 per step); a batch of at least ``BATCH_TOGETHER`` sequences advances together, one
 matrix of states per step. Products are summed in float64 (also for float32 arrays), in an order that
-differs from another library's BLAS, and tanh is computed through expm1 (libm's tanh is
-about twice as slow here; both are within 1 ulp of each other): results agree with
+differs from another library's BLAS, and tanh is computed from exp/expm1 (libm's tanh is
+about twice as slow here; both are within a few ulp of each other): results agree with
 NumPy/ReservoirPy to rounding, not bit for bit.
 """
 from __future__ import annotations
@@ -35,10 +35,17 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 @numba.njit(inline="always", error_model="numpy")
 def _tanh(value):
-    """tanh(v) = -expm1(-2|v|) / (2 + expm1(-2|v|)) with the sign of v: accurate to a few
-    ulp, also near 0 (no cancellation), and no overflow for any |v|."""
-    e = math.expm1(-2.0 * abs(value))
-    return math.copysign(-e / (2.0 + e), value)
+    """tanh(v) with the sign of v from t = e^(-2|v|): (1 - t) / (1 + t) for |v| > 0.35, where
+    1 - t >= 1/2 cancels no digit, else -expm1(-2|v|) / (2 + expm1(-2|v|)), exact near 0.
+    Within a few ulp of libm's tanh everywhere, no overflow, about twice as fast."""
+    a = abs(value)
+    if a > 0.35:
+        t = math.exp(-2.0 * a)
+        magnitude = (1.0 - t) / (1.0 + t)
+    else:
+        e = math.expm1(-2.0 * a)
+        magnitude = -e / (2.0 + e)
+    return math.copysign(magnitude, value)
 
 
 def recurrent_matrix(w: np.ndarray) -> tuple:
