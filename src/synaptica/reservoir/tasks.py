@@ -35,7 +35,8 @@ import numpy as np
 from synaptica.reservoir._inputs import check_washout, finite_float, positive_int
 from synaptica.reservoir.readout import RidgeReadout
 
-__all__ = ["nrmse", "memory_capacity", "memory_capacity_of_states", "MemoryCapacity", "narma10", "mackey_glass",
+__all__ = ["nrmse", "memory_capacity", "memory_capacity_of_states", "MemoryCapacity", "squared_correlations", "narma10",
+           "mackey_glass",
            "spike_encoded_digits"]
 
 
