@@ -36,8 +36,7 @@ from synaptica.reservoir._inputs import check_washout, finite_float, positive_in
 from synaptica.reservoir.readout import RidgeReadout
 
 __all__ = ["nrmse", "memory_capacity", "memory_capacity_of_states", "MemoryCapacity", "squared_correlations", "narma10",
-           "mackey_glass",
-           "spike_encoded_digits"]
+           "mackey_glass", "spike_encoded_digits"]
 
 
 def nrmse(y_true: Any, y_pred: Any) -> float:
