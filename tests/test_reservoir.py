@@ -387,3 +387,16 @@ def test_kernel_tanh_is_accurate_to_a_few_ulp_everywhere():
     ours = np.array([_tanh(v) for v in values])
     np.testing.assert_allclose(ours, np.tanh(values), rtol=1e-15, atol=0)
     assert np.all(np.abs(ours) <= 1.0)
+
+
+def test_poisson_input_drawn_in_blocks_equals_one_draw_of_the_whole_raster():
+    # 300 one-bin sequences of 250 steps x 64 channels exceed one draw block (2**22 numbers):
+    # the blocked draw must give exactly the spikes of a single draw, in the same order
+    liquid = Liquid(n_units=20, n_inputs=64, input_mode="rates", dt=1.0, bin_ms=250.0, seed=3)
+    rates = np.random.default_rng(0).uniform(0.0, 200.0, (300, 64))
+    steps, ids = liquid._input_spikes(rates, seed=7)
+    raster = np.random.default_rng([3, 7]).random((300, 250, 64)) < (rates * 1e-3)[:, None, :]
+    bins, offsets, channels = np.nonzero(raster)
+    assert steps.size > 1000
+    np.testing.assert_array_equal(steps, bins * 250 + offsets)
+    np.testing.assert_array_equal(ids, channels)

@@ -171,9 +171,20 @@ class Liquid:
             if np.any(probability > 1):
                 raise ValueError(f"Liquid.run: rates up to {u.max():g} Hz exceed one spike per step dt={self.dt} ms")
             rng = np.random.default_rng([self.seed, seed])
-            raster = rng.random((len(u), m, self.n_inputs)) < probability[:, None, :]
-            bins, offsets, ids = np.nonzero(raster)
-            return bins * m + offsets, ids
+            # draw in blocks of bins (about 4M numbers each) so that the uniform draws never need
+            # len(u) x m x n_inputs doubles at once (MNIST: 8000 x 250 x 784 would be 12.5 GB);
+            # the generator's stream is the same as one draw of the whole array
+            block = max(1, (1 << 22) // max(1, m * self.n_inputs))
+            steps, ids = [], []
+            for start in range(0, len(u), block):
+                chunk = probability[start:start + block]
+                raster = rng.random((len(chunk), m, self.n_inputs)) < chunk[:, None, :]
+                bins, offsets, channel = np.nonzero(raster)
+                steps.append((bins + start) * m + offsets)
+                ids.append(channel)
+            if not steps:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return np.concatenate(steps), np.concatenate(ids)
         if np.any(u != np.round(u)) or np.any(u > m):
             raise ValueError(f"Liquid.run: input_mode='spikes' needs integer spike counts per bin in 0..{m} "
                              f"(steps per bin)")
