@@ -210,6 +210,33 @@ def test_the_2x2_networks_learn_only_their_own_parameters():
         build_network("izhikevich", p, 6, seed=0)
 
 
+def test_threshold_and_noise_width_are_reparametrisations_of_the_weights():
+    # why the learned cells add little (README): LIF with reset by subtraction and threshold theta equals
+    # threshold 1 with the current divided by theta; the escape-noise neuron's (theta, delta_u) equal
+    # (0, 1) with the current shifted and scaled, v_reset and u0 mapped to (v - theta) / delta_u
+    from synaptica.training.functional import lif_sequence
+
+    gen = torch.Generator().manual_seed(0)
+    dt = torch.float64
+    current = torch.randn(60, 8, 5, generator=gen, dtype=dt) * 1.5 + 1.0
+    beta = torch.rand(5, generator=gen, dtype=dt) * 0.5 + 0.4
+    theta = torch.full((5,), 4.0, dtype=dt)
+    spikes_a, v_a = lif_sequence(current, beta, theta)
+    spikes_b, v_b = lif_sequence(current / 4.0, beta, torch.ones(5, dtype=dt))
+    assert spikes_a.sum() > 0 and torch.equal(spikes_a, spikes_b) and torch.allclose(v_a, 4.0 * v_b)
+
+    theta = torch.rand(5, generator=gen, dtype=dt) + 0.5
+    delta_u = torch.rand(5, generator=gen, dtype=dt) * 0.3 + 0.1
+    v_reset = torch.randn(5, generator=gen, dtype=dt) * 0.2
+    uniform = torch.rand(60, 8, 5, generator=gen, dtype=dt)
+    u0 = torch.zeros(8, 5, dtype=dt)
+    s_a, p_a, _ = escape_noise_sequence(current * 0.3, uniform, beta, theta, delta_u, v_reset, u0)
+    s_b, p_b, _ = escape_noise_sequence((current * 0.3 - (1 - beta) * theta) / delta_u, uniform, beta, torch.zeros(5, dtype=dt),
+                                        torch.ones(5, dtype=dt), (v_reset - theta) / delta_u, (u0 - theta) / delta_u)
+    assert torch.allclose(p_a, p_b, atol=1e-9)
+    assert 0 < s_a.sum() < s_a.numel() and (s_a != s_b).float().mean() < 1e-3  # a draw within rounding of p may flip
+
+
 @pytest.mark.parametrize("protocol", ["paper", "timing"])
 def test_small_run_reports_the_2x2_and_the_statistics_readouts(tmp_path, protocol):
     from synaptica.experiments import get_experiment
