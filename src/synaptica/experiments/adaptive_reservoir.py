@@ -62,10 +62,10 @@ SCHEMA = {
                             exclusive_minimum=True),
     "input_scaling": Field(float, 0.5, "input weights uniform in [-s, s]", minimum=0.0, maximum=100.0,
                            exclusive_minimum=True),
-    "balances": Field(list[float], [0.75, 1.0, 1.25, 1.5, 2.0, 3.0], "global arm: inhibition scales beta tried",
+    "balances": Field(list[float], [0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.5], "global arm: inhibition scales beta tried",
                       minimum=0.0, maximum=20.0, max_length=30),
     "initial_balance": Field(float, 1.0, "adaptive arms: beta before adaptation", minimum=0.0, maximum=20.0),
-    "targets": Field(list[float], [0.05, 0.1, 0.2, 0.35, 0.5, 0.65], "adaptive arms: (mean) target rates tried",
+    "targets": Field(list[float], [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8], "adaptive arms: (mean) target rates tried",
                      minimum=0.01, maximum=0.99, max_length=30),
     "target_spread": Field(float, 0.1, "heterogeneous arm: std of the Beta-distributed targets", minimum=0.001,
                            maximum=0.45),
@@ -80,7 +80,7 @@ SCHEMA = {
     "mc_max_delay": Field(int, 100, "memory capacity: largest delay", minimum=1, maximum=10**4),
     "mg_horizon": Field(int, 84, "Mackey-Glass: prediction horizon (steps of one time unit)", minimum=1,
                         maximum=10**4),
-    "sweep_input_scalings": Field(list[float], [0.1, 0.25, 2.0], "first seed: other input scalings "
+    "sweep_input_scalings": Field(list[float], [0.1, 2.0], "first seed: other input scalings "
                                   "([] skips)", minimum=0.001, maximum=100.0, max_length=20),
     "sweep_initial_balances": Field(list[float], [0.75, 1.5, 2.0], "first seed: adaptive arms from other betas "
                                     "([] skips)", minimum=0.0, maximum=20.0, max_length=20),
