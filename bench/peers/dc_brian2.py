@@ -27,6 +27,12 @@ Network (units ms, mV; conductances ge, gi dimensionless, in units of the 1 nS l
     acts on the next step's integration; that is the one-step (0.5 ms) delay of every
     pathway (no explicit Brian2 delay, which would make it two steps).
 
+  * ``--spike-block-ms T`` (> 0): an excitatory neuron may not fire again for T ms after a
+    spike (threshold also needs timer > T, timer = time since its last spike), v integrating
+    after the 5 ms refractory: the Brian2 ports' reading of the authors' ``timer`` (T = 50).
+    In their Brian 1 code the timer passes its 5 ms one step after the spike, so it blocks
+    nothing (bench/peers/dc_brian1_timer.py); T = 0 (default) leaves the timer out.
+
 Differences from the paper: no 150 ms rest between images (the state is reset instead);
 one-step delays instead of random 0-10 ms (input -> exc) and 0-5 ms ones; images that give
 fewer than 5 excitatory spikes are not presented again with a higher rate; no evaluation.
@@ -52,6 +58,7 @@ import dc_common as C
 
 parser = C.make_parser(__doc__, n_images=200)
 parser.add_argument("--keep", action="store_true", help="keep the standalone build folder")
+parser.add_argument("--spike-block-ms", type=float, default=0.0, help="no second excitatory spike within this time")
 args = parser.parse_args()
 images, _labels = C.load_mnist(args.data, args.n_images)
 rates = C.input_rates_hz(images)  # (n_images, 784)
@@ -77,18 +84,21 @@ ns = dict(  # constants of the generated code
     E_exc=0 * mV, E_inh_e=-100 * mV, E_inh_i=-85 * mV, tau_ge=1 * ms, tau_gi=2 * ms,
     theta_plus=0.05 * mV, tau_theta=1e7 * ms,
     tau_pre=20 * ms, tau_post1=20 * ms, tau_post2=40 * ms, nu_pre=1e-4, nu_post=1e-2, wmax=1.0,
-    w_ei=10.4, w_ie=17.0, norm=78.0,
+    w_ei=10.4, w_ie=17.0, norm=78.0, t_block=args.spike_block_ms * ms,
     rates_ta=b2.TimedArray(rates * Hz, dt=T_IMG),
 )
 
 inp = b2.PoissonGroup(784, rates="rates_ta(t, i)", namespace=ns)
+block = args.spike_block_ms > 0
 exc = b2.NeuronGroup(n_e, """
     dv/dt = ((v_rest_e - v) + ge * (E_exc - v) + gi * (E_inh_e - v)) / tau_e : volt (unless refractory)
     dge/dt = -ge / tau_ge : 1
     dgi/dt = -gi / tau_gi : 1
     dtheta/dt = -theta / tau_theta : volt
     wsum : 1
-    """, threshold="v > v_thresh_e + theta", reset="v = v_reset_e; theta += theta_plus",
+    """ + ("dtimer/dt = 1 : second\n" if block else ""),
+    threshold="v > v_thresh_e + theta" + (" and timer > t_block - 0.25 * ms" if block else ""),
+    reset="v = v_reset_e; theta += theta_plus" + ("; timer = 0 * ms" if block else ""),
     refractory=5 * ms, method="exponential_euler", namespace=ns)
 inh = b2.NeuronGroup(n_e, """
     dv/dt = ((v_rest_i - v) + ge * (E_exc - v) + gi * (E_inh_i - v)) / tau_i : volt (unless refractory)
@@ -97,6 +107,8 @@ inh = b2.NeuronGroup(n_e, """
     """, threshold="v > v_thresh_i", reset="v = v_reset_i",
     refractory=2 * ms, method="exponential_euler", namespace=ns)
 exc.v, inh.v = ns["v_rest_e"], ns["v_rest_i"]
+if block:
+    exc.timer = 1e4 * b2.second
 
 s_in = b2.Synapses(inp, exc, """
     w : 1
@@ -125,7 +137,7 @@ s_ie.connect(condition="i != j")
 # weight sums), reset the traces and accumulate the sums, scale the weights.
 every = dict(dt=T_IMG, when="start")
 exc.run_regularly("v = v_rest_e; ge = 0; gi = 0; lastspike = -1e4 * second; "
-                  "not_refractory = True; wsum = 0", order=0, **every)
+                  "not_refractory = True; wsum = 0" + ("; timer = 1e4 * second" if block else ""), order=0, **every)
 inh.run_regularly("v = v_rest_i; ge = 0; gi = 0; lastspike = -1e4 * second; "
                   "not_refractory = True", order=0, **every)
 s_in.run_regularly("pre = 0; post1 = 0; post2 = 0; wsum_post += w", order=1, **every)
@@ -149,5 +161,5 @@ C.report(args, "brian2", build_s=(t_end - t_imported) - sim_s, sim_s=sim_s,
          binary_s=round(timers["run_binary"] or 0.0, 4),
          images_under_5_spikes=int((per_image < 5).sum()),
          exc_spikes_per_image_quartiles=[float(q) for q in np.percentile(per_image, [25, 50, 75])],
-         mean_theta_mv=theta_mv, norm=78.0, method="exponential_euler",
+         mean_theta_mv=theta_mv, norm=78.0, method="exponential_euler", spike_block_ms=args.spike_block_ms,
          **({"workdir": workdir} if args.keep else {}))

@@ -41,9 +41,57 @@ import torch
 from synaptica.engine.network import Network
 from synaptica.models.motifs import lateral_inhibition
 from synaptica.neurons import AdaptiveLIFConductance, LIFConductance
+from synaptica.neurons.base import Parameter
+from synaptica.neurons.lif import lif_fire
+from synaptica.neurons.lif_conductance import lif_conductance_membrane
 from synaptica.plasticity import DiehlCookSTDP
+from synaptica.primitives import maximum, where
 
 Progress = Callable[[int, int], None]
+
+BLOCKED_THRESHOLD_MV = 1e9  # threshold while a neuron may not fire (no membrane reaches it)
+
+
+def spike_block_coefficients(dt, t_block):
+    return {"block_steps": (t_block / dt + 0.5) // 1.0}
+
+
+def spike_block_update(v, g_exc, g_inh, refractory, theta, block, i_ext, dt, tau_m, r_m, e_exc, e_inh,
+                       decay_exc, decay_inh, v_rest, v_reset, v_th, refractory_steps, subtract,
+                       decay_adapt, theta_jump, block_steps):
+    v, refractory = lif_conductance_membrane(v, g_exc, g_inh, refractory, i_ext, dt, tau_m, r_m, e_exc,
+                                             e_inh, v_rest)
+    theta = theta * decay_adapt
+    block = maximum(block - 1.0, 0.0)
+    threshold = where(block > 0.0, BLOCKED_THRESHOLD_MV, v_th + theta)
+    v, refractory, s = lif_fire(v, refractory, threshold, v_reset, refractory_steps, subtract)
+    block = where(s > 0.0, block_steps, block)
+    return v, g_exc * decay_exc, g_inh * decay_inh, refractory, theta + theta_jump * s, block, s
+
+
+class SpikeBlockLIFConductance(AdaptiveLIFConductance):
+    """:class:`~synaptica.neurons.AdaptiveLIFConductance` that may not fire again for
+    ``t_block`` ms after a spike, while v is clamped only for ``t_ref`` and integrates
+    its input afterwards (ms, mV, nS).
+
+    This is the reading of the ``timer`` variable in Diehl & Cook's Brian code that the
+    Brian2 ports took (``dtimer/dt = 0.1 : second``, threshold only when timer > 5 ms,
+    so a 50 ms block). In the authors' Brian 1 code, ``dtimer/dt = 100.0 : ms`` is in
+    SI units (100 s per s, 50 ms per 0.5 ms step), so there the timer passes 5 ms one
+    step after the spike and only the 5 ms refractory period acts (``t_block = 0``).
+    """
+
+    state = ("v", "g_exc", "g_inh", "refractory", "theta", "block")
+    parameters = {
+        **AdaptiveLIFConductance.parameters,
+        "t_block": Parameter(50.0, "ms", non_negative=True, help="time after a spike before the next one"),
+    }
+    coefficients_function = staticmethod(spike_block_coefficients)
+    update_function = staticmethod(spike_block_update)
+    helpers = (lif_conductance_membrane, lif_fire)
+
+    def initial_state(self):
+        return {**super().initial_state(), "block": 0.0}
 
 
 @dataclass
@@ -66,6 +114,7 @@ class DiehlCookConfig:
     tau_theta: float = 1e7            # ms
     min_spikes: int = 5
     max_retries: int = 3
+    spike_block_ms: float = 0.0       # > 0: no second excitatory spike within this time (SpikeBlockLIFConductance)
     batch_size: int = 1               # > 1: copies learning shared weights (averaged updates)
     seed: int = 0
 
@@ -77,9 +126,12 @@ class DiehlCookNetwork:
         c = self.config = config
         net = self.net = Network(dt=c.dt, batch_size=c.batch_size, seed=c.seed, dtype=torch.float64)
         self.inputs = net.add_poisson(c.n_input, 0.0, name="input")
-        self.exc_model = AdaptiveLIFConductance(
-            tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
-            tau_inh=2.0, t_ref=5.0, r_m=1.0, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
+        exc = dict(tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
+                   tau_inh=2.0, t_ref=5.0, r_m=1.0, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
+        if c.spike_block_ms > 0:
+            self.exc_model = SpikeBlockLIFConductance(**exc, t_block=c.spike_block_ms)
+        else:
+            self.exc_model = AdaptiveLIFConductance(**exc)
         self.exc = net.add_population(c.n_exc, self.exc_model, name="exc")
         inh_model = LIFConductance(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0, e_inh=-85.0,
                                    tau_exc=1.0, tau_inh=2.0, t_ref=2.0, r_m=1.0)
