@@ -1,6 +1,18 @@
-# Brian 1.4.4 (the simulator of Diehl & Cook's code): does their `timer` block a second spike?
-# Runs their excitatory neuron (equations, threshold string, reset, refractory verbatim in meaning)
-# under strong Poisson drive, with and without the `timer > refrac_e` term, same random seed.
+"""Brian 1 (the simulator of Diehl & Cook's code, github.com/peter-u-diehl/stdp-mnist): does
+their ``timer`` block a second spike for 50 ms?
+
+Their excitatory neuron (equations ``dtimer/dt = 100.0 : ms``, threshold
+``(v > theta - offset + v_thresh_e) * (timer > refrac_e)``, reset ``timer = 0*ms``,
+refractory 5 ms) under strong Poisson drive, with and without the timer term, same seed.
+Brian 1 integrates in SI units: the timer grows 100 s per s (50 ms per 0.5 ms step), so it
+passes 5 ms one step after a spike and the two spike trains are identical. Python 2.7 with
+brian 1.4.4 (PyPI sdist, unpacked on PYTHONPATH), numpy 1.16, scipy 1.2, sympy 1.5:
+
+    PYTHONPATH=<site>:<brian-1.4.4> MPLBACKEND=Agg python2.7 bench/peers/dc_brian1_timer.py
+
+Measured output: timer 0.05, 0.1, 0.15 s after 1-3 steps; 101 spikes with the timer term,
+shortest interval 5.5 ms; 101 without it, identical trains: True.
+"""
 import sys
 import numpy as np
 import brian as b
