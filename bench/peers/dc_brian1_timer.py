@@ -1,3 +1,4 @@
+# ruff: noqa  -- Python 2 / Brian 1 script: Brian 1 reads the local names (v_reset_e, tc_theta, ...) by frame inspection
 """Brian 1 (the simulator of Diehl & Cook's code, github.com/peter-u-diehl/stdp-mnist): does
 their ``timer`` block a second spike for 50 ms?
 
