@@ -80,6 +80,9 @@ BASES: dict[str, list[str]] = {
     "adaptive-reservoir": ["n_units=40", "in_degree=10", "n_train=100", "n_val=40", "n_test=40", "washout=20",
                            "mc_max_delay=10", "mg_horizon=5", "adapt_steps=100", "balances=[1.0]", "targets=[0.3]",
                            "sweep_input_scalings=[]", "sweep_initial_balances=[]", "seeds=1"],
+    "criticality": ["m_values=[1.0]", "n_units=60", "out_degree=4", "n_trials=4", "trial_steps=100", "mr_kmax=5",
+                    "n_bootstrap=0", "lz_steps=50", "n_input=3", "mc_train=100", "mc_test=50", "mc_max_delay=5",
+                    "seeds=1"],
 }
 
 # Values a careless or hostile user types (TOML text, as after --set KEY=).

@@ -75,6 +75,7 @@ BUILTINS: dict[str, str] = {
     "hlop-continual": "synaptica.experiments.hlop_continual",
     "nalsm": "synaptica.experiments.nalsm",
     "adaptive-reservoir": "synaptica.experiments.adaptive_reservoir",
+    "criticality": "synaptica.experiments.criticality",
 }
 # ---------------------------------------------------------------------------------------
 
