@@ -281,7 +281,7 @@ def memory_task(p: dict, m: float, seed: int) -> dict:
     states[s[keep] - 1, i[keep]] = 1.0
     label = f"memory task at m={m:g}, seed {seed}"
     rate_hz = float(states.mean() * 1000.0)
-    if not check_reservoir_states(states, label):
+    if not check_reservoir_states(states[washout:], label):
         return {"memory_capacity": 0.0, "mc_rate_hz": rate_hz}
     mc = memory_capacity_of_states(states, u[:, None], p["mc_max_delay"], p["mc_train"], washout, p["ridge"])
     return {"memory_capacity": mc.total, "mc_rate_hz": rate_hz}
@@ -326,7 +326,8 @@ def plot_sweep(metrics: dict, p: dict, path) -> None:
         for key, label in series:
             mean = [metrics[f"m{m:g}_{key}_mean"] for m in ms]
             std = [metrics[f"m{m:g}_{key}_std"] for m in ms]
-            ax.errorbar(ms, mean, yerr=std, marker="o", ms=3, capsize=2, label=label)
+            ax.errorbar(ms, mean, yerr=std, marker="s" if "sub" in key else "o", ms=3, capsize=2, label=label,
+                        ls="--" if "sub" in key else "-")
         if title == "branching ratio estimate":
             ax.plot(ms, ms, color="k", lw=0.6, ls="--", label="m (nominal)")
         for ref in refs.get(title) or ():
