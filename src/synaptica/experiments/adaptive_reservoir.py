@@ -62,7 +62,7 @@ SCHEMA = {
                             exclusive_minimum=True),
     "input_scaling": Field(float, 0.5, "input weights uniform in [-s, s]", minimum=0.0, maximum=100.0,
                            exclusive_minimum=True),
-    "balances": Field(list[float], [0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.5], "global arm: inhibition scales beta tried",
+    "balances": Field(list[float], [0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.5, 6.0], "global arm: inhibition scales beta tried",
                       minimum=0.0, maximum=20.0, max_length=30),
     "initial_balance": Field(float, 1.0, "adaptive arms: beta before adaptation", minimum=0.0, maximum=20.0),
     "targets": Field(list[float], [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8], "adaptive arms: (mean) target rates tried",
