@@ -193,3 +193,174 @@ class CA3Memory:
     def cue_answers(self) -> np.ndarray:
         """(n_ops, n_cue) bool: cue neurons that fired in each operation's window."""
         return self._per_op(self.cue_spikes, self.config.n_cue)
+
+
+# -- the paper's own network, timing and always-on plasticity ---------------------------------
+
+@dataclass
+class CA3PaperConfig:
+    """Populations, delays and neuron constants of the authors' model (their
+    ``network_config.json``, Casanueva-Morato et al. 2024): IF_curr_exp neurons with
+    cm 0.27 nF / tau_m 3 ms (slow) or cm 0.14 nF / tau_m 0.5 ms (fast), tau_syn 0.3 ms,
+    v_rest = v_reset = -60 mV, v_th = -57 mV (output -57.5 mV), weights 6 nA (6000 pA),
+    dt 1 ms. Operations: learning holds its spikes ``learn_hold`` ms, recall 1 ms; one
+    operation every ``op_ms`` (the paper: 10 ms in its functional test, 14 ms in the
+    stress test)."""
+
+    n_cue: int = 5
+    n_content: int = 10
+    op_ms: float = 14.0
+    learn_hold: int = 3            # input spikes (ms) of a learning operation
+    w: float = 6000.0              # pA, the paper's 6 nA
+    w_cond: float = 9000.0         # pA, CA3contCueRecall -> CA3contCond
+    w_cond_int: float = 2000.0     # pA, CA3contCondInt -> CA3contCond
+    seed: int = 0
+
+
+class CA3PaperMemory:
+    """The authors' content-addressable CA3 memory, plasticity always on (module doc of
+    :class:`CA3PaperConfig`). Populations (n_cue = C, n_content = B)::
+
+        input (C + B lines) -> cue_cue (C), cont_cue (B)            1:1, w, 1 ms
+        cue_cue -> cont_cue         all-to-all PLASTIC (outstar), 1 ms: cue -> content
+        cue_cue -> cue_cont         1:1 w, 2 ms; all but self inhibitory B x w, 3 ms
+        cue_cue -> cont_cond        all-to-all inhibitory w, 2 ms (a cue present: no
+                                    content-driven cue recall)
+        cont_cue -> cont_cond       1:1 w_cond, 1 ms; cont_cue -> cond_int (1) w, 1 ms;
+        cond_int -> cont_cond       w_cond_int, 1 ms
+        cont_cond -> cont_cont      1:1 w, 1 ms
+        cont_cont -> cue_cont       all-to-all PLASTIC (instar), 1 ms: content -> cue
+        cue_cont -> cue_cont        all but self inhibitory B w, 2 ms
+        cue_cue -> merge_cue (3 ms), cue_cont -> merge_cue (1 ms), cont_cue -> merge_cont
+        (3 ms), cont_cont -> merge_cont (1 ms), merges -> output (C + B) 1 ms
+
+    Recall by cue answers the cue at the output 5 ms after the input and the content at
+    6 ms; recall by content answers the fragment at 5 ms and, at 6 ms, every cue whose
+    stored content shares at least one 1-bit with it (the paper's semantics). The
+    plasticity is :class:`~synaptica.plasticity.spike_terms.OutstarBurstRule` /
+    :class:`~synaptica.plasticity.spike_terms.InstarBurstRule` (always on), which stand
+    in for the paper's pair STDP (tau 3 ms, A+ = A- = w_max = 6 nA): run through this
+    engine that STDP neither forgets an overwritten content nor stays put across
+    operations 10 ms apart (measured in ``tests/test_ca3_memory.py``).
+    """
+
+    def __init__(self, config: CA3PaperConfig, device: str = "cpu") -> None:
+        c = self.config = config
+        if c.n_cue < 1 or c.n_content < 1:
+            raise ValueError(f"CA3PaperMemory: n_cue and n_content must be >= 1, got {c.n_cue}, {c.n_content}")
+        if c.op_ms < c.learn_hold + 7:
+            raise ValueError(f"CA3PaperMemory: op_ms ({c.op_ms}) must be at least learn_hold + 7 ms "
+                             f"= {c.learn_hold + 7} (the paper's minimum gap after a learning operation)")
+        self.device = device
+        self.ops: list[tuple[int, np.ndarray, int]] = []   # (start step, input lines, hold)
+
+    # -- operations ------------------------------------------------------------------
+    def _add(self, lines: np.ndarray, hold: int) -> int:
+        self.ops.append((len(self.ops) * int(round(self.config.op_ms)), np.asarray(lines, np.int64), hold))
+        return len(self.ops) - 1
+
+    def _cues(self, cues) -> np.ndarray:
+        cues = np.atleast_1d(np.asarray(cues, dtype=np.int64))
+        if cues.size and (cues.min() < 0 or cues.max() >= self.config.n_cue):
+            raise ValueError(f"CA3PaperMemory: cue {cues.tolist()} outside [0, {self.config.n_cue})")
+        return cues
+
+    def _bits(self, content) -> np.ndarray:
+        bits = np.asarray(content)
+        if bits.shape != (self.config.n_content,):
+            raise ValueError(f"CA3PaperMemory: content of shape {bits.shape}, expected ({self.config.n_content},)")
+        if not np.isin(bits, (0, 1)).all():
+            raise ValueError("CA3PaperMemory: content must hold only 0 and 1")
+        return self.config.n_cue + np.flatnonzero(bits)
+
+    def learn(self, cue: int, content) -> int:
+        """Schedule learning ``content`` (0/1) at ``cue``: both held ``learn_hold`` ms."""
+        return self._add(np.concatenate([self._cues(cue), self._bits(content)]), self.config.learn_hold)
+
+    def recall_by_cue(self, cues) -> int:
+        """Schedule recall by one cue (or several at once: their contents merge)."""
+        return self._add(self._cues(cues), 1)
+
+    def recall_by_content(self, fragment) -> int:
+        return self._add(self._bits(fragment), 1)
+
+    # -- network ---------------------------------------------------------------------
+    def build(self) -> None:
+        from synaptica.plasticity.spike_terms import InstarBurstRule, OutstarBurstRule
+
+        c = self.config
+        nc, nb, w = c.n_cue, c.n_content, c.w
+        net = self.net = Network(dt=1.0, seed=c.seed, dtype=torch.float64, device=self.device)
+        times = [np.repeat(start + np.arange(hold, dtype=float), len(lines)) for start, lines, hold in self.ops]
+        ids = [np.tile(lines, hold) for _, lines, hold in self.ops]
+        source = net.add_spike_generator(nc + nb, np.concatenate(times or [np.zeros(0)]),
+                                         np.concatenate(ids or [np.zeros(0, np.int64)]), name="input")
+
+        def lif(cm_nf: float, tau_m: float, v_th: float = -57.0) -> LIF:
+            return LIF(tau_m=tau_m, tau_exc=0.3, tau_inh=0.3, v_rest=-60.0, v_reset=-60.0, v_th=v_th,
+                       r_m=tau_m / cm_nf * 1e-3, t_ref=1.0)     # r_m = tau_m / cm, GOhm
+
+        slow, fast = lif(0.27, 3.0), lif(0.14, 0.5)
+        pop = {name: net.add_population(n, model, name=name) for name, n, model in (
+            ("cue_cue", nc, slow), ("cue_cont", nc, fast), ("cont_cue", nb, slow), ("cont_cont", nb, slow),
+            ("cont_cond", nb, fast), ("cond_int", 1, fast), ("merge_cue", nc, slow), ("merge_cont", nb, slow),
+            ("output", nc + nb, lif(0.27, 3.0, -57.5)))}
+        self.pop = pop
+
+        def static(pre, post, weight, delay, one_to_one=False, inhibitory=False):
+            net.connect(pre, post, one_to_one=one_to_one, weight=-weight if inhibitory else weight, delay=delay,
+                        target="i_inh" if inhibitory else "i_exc", sign="inhibitory" if inhibitory else None)
+
+        others = 1.0 - np.eye(nc)
+        static(source[:nc], pop["cue_cue"], w, 1.0, one_to_one=True)
+        static(source[nc:], pop["cont_cue"], w, 1.0, one_to_one=True)
+        static(pop["cue_cue"], pop["cue_cont"], w, 2.0, one_to_one=True)
+        if nc > 1:
+            static(pop["cue_cue"], pop["cue_cont"], w * nb * others, 3.0, inhibitory=True)
+            static(pop["cue_cont"], pop["cue_cont"], w * nb * others, 2.0, inhibitory=True)
+        static(pop["cue_cue"], pop["cont_cond"], w, 2.0, inhibitory=True)
+        static(pop["cont_cue"], pop["cont_cond"], c.w_cond, 1.0, one_to_one=True)
+        static(pop["cont_cue"], pop["cond_int"], w, 1.0)
+        static(pop["cond_int"], pop["cont_cond"], c.w_cond_int, 1.0)
+        static(pop["cont_cond"], pop["cont_cont"], w, 1.0, one_to_one=True)
+        static(pop["cue_cue"], pop["merge_cue"], w, 3.0, one_to_one=True)
+        static(pop["cue_cont"], pop["merge_cue"], w, 1.0, one_to_one=True)
+        static(pop["cont_cue"], pop["merge_cont"], w, 3.0, one_to_one=True)
+        static(pop["cont_cont"], pop["merge_cont"], w, 1.0, one_to_one=True)
+        static(pop["merge_cue"], pop["output"][:nc], w, 1.0, one_to_one=True)
+        static(pop["merge_cont"], pop["output"][nc:], w, 1.0, one_to_one=True)
+        self.outstar = OutstarBurstRule(a_set=w, w_min=0.0, w_max=w)
+        self.instar = InstarBurstRule(a_set=w, w_min=0.0, w_max=w)
+        self.cue_to_content = net.connect(pop["cue_cue"], pop["cont_cue"], weight=0.0, delay=1.0,
+                                          plasticity=self.outstar, name="cue->content")
+        self.content_to_cue = net.connect(pop["cont_cont"], pop["cue_cont"], weight=0.0, delay=1.0,
+                                          plasticity=self.instar, name="content->cue")
+        self.monitors = {name: net.monitor_spikes(p) for name, p in pop.items()}
+
+    def run(self, n_ops: int | None = None, backend: str = "auto") -> None:
+        """Simulate up to the end of operation ``n_ops - 1`` (all scheduled ones by default)."""
+        n_ops = len(self.ops) if n_ops is None else n_ops
+        remaining = n_ops * int(round(self.config.op_ms)) - self.net.step
+        if remaining > 0:
+            self.net.run(float(remaining), backend=backend)
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_cue, n_content) cue -> content and content -> cue weights (pA)."""
+        c = self.config
+        return (self.cue_to_content.weights.cpu().numpy().reshape(c.n_cue, c.n_content),
+                self.content_to_cue.weights.cpu().numpy().reshape(c.n_content, c.n_cue).T)
+
+    def answers(self, population: str = "output") -> np.ndarray:
+        """(n_ops, size) bool: neurons of ``population`` that fired in each operation's window."""
+        mon = self.monitors[population]
+        op = np.asarray(mon.steps) // int(round(self.config.op_ms))
+        out = np.zeros((len(self.ops), self.pop[population].n), dtype=bool)
+        keep = op < len(self.ops)
+        out[op[keep], np.asarray(mon.ids)[keep]] = True
+        return out
+
+    def output_cues(self) -> np.ndarray:
+        return self.answers()[:, :self.config.n_cue]
+
+    def output_content(self) -> np.ndarray:
+        return self.answers()[:, self.config.n_cue:]
