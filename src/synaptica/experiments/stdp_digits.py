@@ -327,6 +327,9 @@ def run_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoin
     stops = curve_stops(len(data[0]), p["curve_points"])
     result, test_counts = train_label_test(model, p, data, progress, checkpoint, supervised=False,
                                            curve=stops, curve_label_images=p["curve_label_images"])
+    # the raster shows the first test pass; spikes of retried test images come after it
+    first_pass = result.spike_times_ms < result.duration_ms
+    result.spike_times_ms, result.spike_ids = result.spike_times_ms[first_pass], result.spike_ids[first_pass]
     extra, confusion = analysis_metrics(model, data, test_counts[model.counts.name])
     result.metrics.update(extra, paper_protocol=p["protocol"] == "paper", spike_block_ms=p["spike_block_ms"])
     curve = [(n, result.metrics[f"accuracy_after_{n}_images"]) for n in stops]
