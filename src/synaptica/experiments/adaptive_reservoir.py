@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-from synaptica.config import MAX_SEED, Field, check_work, first_problem
+from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 ARMS = ("global", "homogeneous", "heterogeneous")
@@ -71,13 +71,13 @@ SCHEMA = {
                            maximum=0.45),
     "learning_rate": Field(float, 3e-3, "delta of the adaptation rule", minimum=0.0, maximum=1.0,
                            exclusive_minimum=True),
-    "adapt_steps": Field(int, 2000, "steps of adaptation per task", minimum=1, maximum=10**6),
-    "washout": Field(int, 200, "steps dropped first (>= mc_max_delay)", minimum=1, maximum=10**6),
-    "n_train": Field(int, 2000, "readout training steps (> n_units)", minimum=2, maximum=10**6),
-    "n_val": Field(int, 1000, "validation steps (choose each arm's knob)", minimum=10, maximum=10**6),
-    "n_test": Field(int, 1000, "test steps (reported)", minimum=10, maximum=10**6),
+    "adapt_steps": Field(int, 2000, "steps of adaptation per task", minimum=1, maximum=20000),
+    "washout": Field(int, 200, "steps dropped first (>= mc_max_delay)", minimum=1, maximum=20000),
+    "n_train": Field(int, 2000, "readout training steps (> n_units)", minimum=2, maximum=20000),
+    "n_val": Field(int, 1000, "validation steps (choose each arm's knob)", minimum=10, maximum=20000),
+    "n_test": Field(int, 1000, "test steps (reported)", minimum=10, maximum=20000),
     "ridge": Field(float, 1e-6, "ridge lambda of the readouts", minimum=0.0, maximum=1e6),
-    "mc_max_delay": Field(int, 100, "memory capacity: largest delay", minimum=1, maximum=10**4),
+    "mc_max_delay": Field(int, 100, "memory capacity: largest delay", minimum=1, maximum=1000),
     "mg_horizon": Field(int, 84, "Mackey-Glass: prediction horizon (steps of one time unit)", minimum=1,
                         maximum=10**4),
     "sweep_input_scalings": Field(list[float], [0.1, 2.0], "first seed: other input scalings "
@@ -362,8 +362,11 @@ def check_budget(p: dict) -> str | None:
     n_steps = p["washout"] + p["n_train"] + p["n_val"] + p["n_test"] + p["adapt_steps"]
     runs = (len(p["balances"]) + 2 * len(p["targets"])) * len(TASKS) * (p["seeds"] + len(p["sweep_input_scalings"]))
     runs += 2 * len(TASKS) * len(p["sweep_initial_balances"])
-    return first_problem(check_work("n_units", f"{runs} reservoir runs of {n_steps} steps, N = {p['n_units']}",
-                                    float(runs) * n_steps * p["n_units"] * p["n_units"]))
+    floats = n_steps * (3 * p["n_units"] + 3 * p["mc_max_delay"]) + 3 * p["n_units"] ** 2
+    return first_problem(
+        check_memory("n_train", f"{n_steps} steps x (N = {p['n_units']} units + {p['mc_max_delay']} delays)", 8.0 * floats),
+        check_work("n_units", f"{runs} reservoir runs of {n_steps} steps, N = {p['n_units']}",
+                   float(runs) * n_steps * p["n_units"] * p["in_degree"]))
 
 
 EXPERIMENT = Experiment(
