@@ -44,14 +44,19 @@ from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_pr
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
 
 SCHEMA = {
+    "protocol": Field(str, "paper", "'paper': the authors' network, timing and always-on plasticity; 'competitive': "
+                      "first-spike cue competition, learning and recall as separate phases", choices=("paper", "competitive")),
     "n_content": Field(int, 64, "content bits = Hopfield neurons N (a power of 2 for orthogonal patterns)",
                        minimum=4, maximum=4096),
     "p_step": Field(int, 4, "stored patterns grow by this step", minimum=1, maximum=4096),
     "p_max": Field(int, 24, "most stored patterns (spiking memory: one cue neuron each)", minimum=1, maximum=4096),
     "n_fractions": Field(int, 4, "cue fractions 1, (n-1)/n, ..., 1/n of a content's 1-bits", minimum=1, maximum=20),
     "density": Field(float, 0.5, "probability of a 1-bit in random patterns", minimum=0.01, maximum=0.99),
-    "op_ms": Field(float, 30.0, "time per memory operation (ms)", minimum=10.0, maximum=1000.0),
-    "dt_ms": Field(float, 0.01, "time step (ms)", minimum=0.001, maximum=0.1),
+    "op_ms": Field(float, 30.0, "competitive protocol: time per memory operation (ms)", minimum=10.0, maximum=1000.0),
+    "paper_op_ms": Field(float, 14.0, "paper protocol: time per operation (ms; the paper's stress test 14)",
+                         minimum=10.0, maximum=100.0),
+    "dt_ms": Field(float, 0.01, "competitive protocol: time step (ms; the paper protocol runs at 1 ms)",
+                   minimum=0.001, maximum=0.1),
     "w_max": Field(float, 50.0, "content -> cue weight of a stored bit (pA)", minimum=1.0, maximum=1000.0),
     "n_seeds": Field(int, 3, "independent repetitions (patterns, fragments)", minimum=1, maximum=100),
     "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
@@ -121,9 +126,10 @@ def memory_config(p: dict, n_cue: int, seed: int):
                      seed=seed)
 
 
-def run_spiking(patterns: np.ndarray, cues: np.ndarray, p: dict, seed: int, backend: str = "auto") -> np.ndarray:
-    """Learn ``patterns`` at cues 0..P-1, then recall from each (B, n) fragment of ``cues``;
-    returns the (B, n_content) bool answers."""
+def run_spiking(patterns: np.ndarray, cues: np.ndarray, p: dict, seed: int,
+                backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Competitive protocol: learn ``patterns`` at cues 0..P-1, then recall from each (B, n)
+    fragment of ``cues``; returns the (B, P) winning cues and the (B, n_content) answers."""
     from synaptica.models.ca3 import CA3Memory
 
     memory = CA3Memory(memory_config(p, len(patterns), seed))
@@ -135,7 +141,7 @@ def run_spiking(patterns: np.ndarray, cues: np.ndarray, p: dict, seed: int, back
     memory.build()
     memory.run_until(first, learn=True, backend=backend)
     memory.run_until(memory.n_ops, learn=False, backend=backend)
-    return memory.content_answers()[first:]
+    return memory.cue_answers()[first:], memory.content_answers()[first:]
 
 
 def run_hopfield(patterns: np.ndarray, cues: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -169,6 +175,106 @@ def functional_test(p: dict, seed: int) -> dict[str, float]:
             "functional_forgotten_extra_bits": float((answers[ops["a_only"]] & ~a_only).sum())}
 
 
+# -- the paper protocol -------------------------------------------------------------------------
+
+def paper_memory(n_cue: int, n_content: int, p: dict, seed: int):
+    from synaptica.models.ca3 import CA3PaperConfig, CA3PaperMemory
+
+    return CA3PaperMemory(CA3PaperConfig(n_cue=n_cue, n_content=n_content, op_ms=p["paper_op_ms"], seed=seed))
+
+
+def matching_cues(stored: dict[int, np.ndarray], fragment_bits: np.ndarray) -> set[int]:
+    """The paper's recall-by-content answer: every cue whose content shares a 1-bit with the fragment."""
+    return {cue for cue, content in stored.items() if np.any(content.astype(bool) & fragment_bits.astype(bool))}
+
+
+def run_script(memory, script: list[tuple]) -> dict[str, float]:
+    """Run ``script`` (("learn", cue, content) / ("cue", cue) / ("content", fragment)) on a
+    paper-protocol memory; score every recall against the paper's semantics (by cue: that
+    cue and its stored content; by content: the matching cues and the fragment echoed) and
+    measure the largest weight change over the recall operations (pA)."""
+    stored: dict[int, np.ndarray] = {}
+    expected = []
+    for op in script:
+        if op[0] == "learn":
+            memory.learn(op[1], op[2])
+            stored[op[1]] = np.asarray(op[2])
+            expected.append(None)
+        elif op[0] == "cue":
+            memory.recall_by_cue(op[1])
+            expected.append(({op[1]}, stored.get(op[1], np.zeros(memory.config.n_content, int)).astype(bool)))
+        else:
+            memory.recall_by_content(op[1])
+            expected.append((matching_cues(stored, op[1]), np.asarray(op[1]).astype(bool)))
+    memory.build()
+    recall_dw, correct = 0.0, []
+    for k, want in enumerate(expected):
+        before = [w.copy() for w in memory.weights()]
+        memory.run(k + 1)
+        if want is not None:
+            recall_dw = max(recall_dw, *(float(np.abs(a - b).max()) for a, b in zip(memory.weights(), before)))
+            cues, content = memory.output_cues()[k], memory.output_content()[k]
+            correct.append(set(np.flatnonzero(cues).tolist()) == want[0] and np.array_equal(content, want[1]))
+    return {"recalls": float(len(correct)), "correct_fraction": float(np.mean(correct)), "recall_max_dw_pA": recall_dw}
+
+
+def functional_script(rng: np.random.Generator, n_cue: int = 5, n_content: int = 10) -> list[tuple]:
+    """The paper's functional test (authors' experiment 1: learn three memories, recall by
+    cue, by one bit, by two bits, overwrite one, recall again) on random sparse contents."""
+    def content(k: int) -> np.ndarray:
+        out = np.zeros(n_content, np.int64)
+        out[rng.choice(n_content, k, replace=False)] = 1
+        return out
+
+    a, b, c, c2 = content(4), content(3), content(4), content(4)
+    one = np.zeros(n_content, np.int64)
+    one[rng.choice(np.flatnonzero(b))] = 1
+    two = np.zeros(n_content, np.int64)
+    two[[rng.choice(np.flatnonzero(a)), rng.choice(np.flatnonzero(c))]] = 1
+    return [("learn", 0, a), ("learn", n_cue - 1, b), ("learn", n_cue - 2, c), ("cue", 0), ("content", one),
+            ("content", two), ("learn", n_cue - 2, c2), ("cue", n_cue - 2), ("content", one)]
+
+
+def stress_script(n_cue: int = 5, n_content: int = 10) -> list[tuple]:
+    """The paper's stress test (authors' testbench 2, "pyramidal sequence"): cue i learns the
+    binary code of i + 1, every cue is recalled, every single content bit recalls its cues;
+    then all contents are overwritten by their complements, twice, each time recalled again."""
+    codes = np.array([[(i + 1) >> (n_content - 1 - j) & 1 for j in range(n_content)] for i in range(n_cue)])
+    script: list[tuple] = []
+    for _ in range(3):
+        script += [("learn", i, codes[i]) for i in range(n_cue)]
+        script += [("cue", i) for i in range(n_cue)]
+        script += [("content", np.eye(n_content, dtype=np.int64)[j]) for j in reversed(range(n_content))]
+        codes = 1 - codes
+    return script
+
+
+def run_paper_recall(patterns: np.ndarray, cues: np.ndarray, p: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Recall from fragments the paper's way: recall by content returns cue(s) (run 1); recall
+    by those cues, presented together, returns the content (run 2; the memory relearnt the
+    same patterns). Returns the (B, P) returned cues and the (B, n_content) contents."""
+    n_pat, n = patterns.shape
+    first = paper_memory(n_pat, n, p, seed)
+    for mu, pattern in enumerate(patterns):
+        first.learn(mu, pattern)
+    for cue in cues:
+        first.recall_by_content(cue)
+    first.build()
+    first.run()
+    returned = first.output_cues()[n_pat:]
+    second = paper_memory(n_pat, n, p, seed)
+    for mu, pattern in enumerate(patterns):
+        second.learn(mu, pattern)
+    asked = [k for k in range(len(cues)) if returned[k].any()]
+    for k in asked:
+        second.recall_by_cue(np.flatnonzero(returned[k]))
+    second.build()
+    second.run()
+    content = np.zeros((len(cues), n), dtype=bool)
+    content[asked] = second.output_content()[n_pat:]
+    return returned, content
+
+
 def quality(patterns: np.ndarray, answers: np.ndarray) -> dict[str, np.ndarray]:
     """Per answer: overlap m, fraction of 1-bits recovered, fraction of 0-bits on."""
     truth = patterns.astype(bool)
@@ -182,21 +288,33 @@ def quality(patterns: np.ndarray, answers: np.ndarray) -> dict[str, np.ndarray]:
 def run_seed(p: dict, seed: int, tick) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     out: dict[str, float] = {}
+    if p["protocol"] == "paper":
+        for name, script in (("functional", functional_script(rng)), ("stress", stress_script())):
+            for key, value in run_script(paper_memory(5, 10, p, seed), script).items():
+                out[f"paper_{name}_{key}"] = value
     fr = fractions(p)
     for kind in KINDS:
         for n_pat in p_grid(p):
             patterns = make_patterns(kind, n_pat, p, rng)
             targets = np.repeat(patterns, len(fr), axis=0)
             cues = np.stack([fragment(pat, f, rng) for pat in patterns for f in fr])
-            results = {"spiking": quality(targets, run_spiking(patterns, cues, p, seed)),
-                       "hopfield": quality(targets, run_hopfield(patterns, cues, rng))}
+            if p["protocol"] == "paper":
+                winners, answers = run_paper_recall(patterns, cues, p, seed)
+            else:
+                winners, answers = run_spiking(patterns, cues, p, seed)
+            own = winners[np.arange(len(cues)), np.repeat(np.arange(n_pat), len(fr))]
+            results = {"spiking": quality(targets, answers), "hopfield": quality(targets, run_hopfield(patterns, cues, rng))}
             for model, q in results.items():
                 for k, f in enumerate(fr):
                     tag = f"{model}_{kind}_p{n_pat}_c{int(round(100 * f))}"
                     out[tag] = float(q["overlap"][k::len(fr)].mean())
-                    if model == "spiking" and abs(f - 0.5) < 1e-9:
-                        out[tag + "_hits"] = float(q["hits"][k::len(fr)].mean())
-                        out[tag + "_false"] = float(q["false"][k::len(fr)].mean())
+                    if model == "spiking":
+                        out[tag + "_cues"] = float(winners[k::len(fr)].sum(1).mean())      # cues answered
+                        out[tag + "_multi"] = float((winners[k::len(fr)].sum(1) > 1).mean())  # >= 2 cues won
+                        out[tag + "_own"] = float(own[k::len(fr)].mean())                  # the stored cue among them
+                        if abs(f - 0.5) < 1e-9:
+                            out[tag + "_hits"] = float(q["hits"][k::len(fr)].mean())
+                            out[tag + "_false"] = float(q["false"][k::len(fr)].mean())
             tick()
     return out
 
@@ -263,7 +381,7 @@ def run_ca3_memory(p: dict, progress: ProgressCallback | None = None) -> Experim
             progress(done[0], total)
 
     t0 = time.perf_counter()
-    functional = functional_test(p, p["seed"])
+    functional = functional_test(p, p["seed"]) if p["protocol"] == "competitive" else {}
     per_seed = [run_seed(p, p["seed"] + k, tick) for k in range(p["n_seeds"])]
     metrics = summarise(per_seed)
     metrics.update(functional)
@@ -271,6 +389,9 @@ def run_ca3_memory(p: dict, progress: ProgressCallback | None = None) -> Experim
         metrics[f"{model}_capacity_alpha"] = capacity_alpha(metrics, model, p)
     metrics["run_s"] = time.perf_counter() - t0
 
+    figures = {"recall.png": partial(plot_recall, metrics, p)}
+    if p["protocol"] == "paper":
+        return paper_raster(p, metrics, figures)
     # raster: the functional test's network replayed small, for the record
     from synaptica.models.ca3 import CA3Memory
 
@@ -290,7 +411,25 @@ def run_ca3_memory(p: dict, progress: ProgressCallback | None = None) -> Experim
     order = np.argsort(times, kind="stable")
     return ExperimentResult(times[order], ids[order], n_cue + p["n_content"], 4 * p["op_ms"], metrics,
                             groups={"cue": (0, n_cue), "content": (n_cue, n_cue + p["n_content"])},
-                            figures={"recall.png": partial(plot_recall, metrics, p)})
+                            figures=figures)
+
+
+def paper_raster(p: dict, metrics: dict, figures: dict) -> ExperimentResult:
+    """The paper's functional test (first seed) replayed on its network: every population's
+    spikes, in the order of the paper's raster figures, for the run's raster."""
+    memory = paper_memory(5, 10, p, p["seed"])
+    run_script(memory, functional_script(np.random.default_rng(p["seed"])))
+    times, ids, groups, offset = [], [], {}, 0
+    for name, mon in memory.monitors.items():
+        n = memory.pop[name].n
+        times.append(np.asarray(mon.times_ms))
+        ids.append(np.asarray(mon.ids, dtype=np.int64) + offset)
+        groups[name] = (offset, offset + n)
+        offset += n
+    t, i = np.concatenate(times), np.concatenate(ids)
+    order = np.argsort(t, kind="stable")
+    return ExperimentResult(t[order], i[order], offset, len(memory.ops) * p["paper_op_ms"], metrics,
+                            groups=groups, figures=figures)
 
 
 EXPERIMENT = Experiment(
