@@ -100,6 +100,22 @@ def label_metrics(label_counts: np.ndarray, y_test: np.ndarray) -> dict:
     }
 
 
+def plot_label_weights(weights: np.ndarray, labels: np.ndarray, path) -> None:
+    """Hidden-to-label weights (nS), hidden neurons sorted by their vote label (-1: none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    order = np.argsort(labels, kind="stable")
+    fig = Figure(figsize=(4.0, 5.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(weights[order], aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set(xlabel="label neuron (class)", ylabel="hidden neuron, sorted by its vote label", xticks=range(weights.shape[1]),
+           title="hidden -> label weights")
+    fig.colorbar(image, ax=ax, label="nS")
+    fig.savefig(path)
+
+
 def run_sym_stdp_digits(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
     from synaptica.models.sym_stdp import SymSTDPConfig, SymSTDPNetwork
 
@@ -118,6 +134,7 @@ def run_sym_stdp_digits(p: dict, progress: ProgressCallback | None = None, check
     labelled = model.labels >= 0
     metrics["label_weights_match_hidden_labels"] = float(np.mean(w[labelled].argmax(1) == model.labels[labelled])
                                                          if labelled.any() else 0.0)
+    result.figures["label_weights.png"] = lambda path: plot_label_weights(w, model.labels, path)
     metrics.update(a_hidden=settings["a_hidden"], a_label=settings["a_label"],
                    label_norm_total=settings["label_norm_total"])
     return result
