@@ -194,7 +194,9 @@ def train_label_test(model, p: dict, data: tuple, progress, checkpoint, supervis
                 first_epoch.append(counts)
     model.train_counts = np.concatenate(first_epoch) if first_epoch else None
     t1 = time.perf_counter()
-    model.assign_labels(phases.run(x_train, False, "label"), y_train)
+    label_counts = phases.run(x_train, False, "label")
+    model.label_pass_counts, model.label_pass_boost = label_counts, model.last_boost.copy()
+    model.assign_labels(label_counts, y_train)
     test_start_ms = model.net.step * p["dt_ms"]
     exc_counts = phases.run(x_test, False, "test")
     test_counts = dict(model.last_counts)
@@ -267,9 +269,16 @@ def analysis_metrics(model, data: tuple, test_counts: np.ndarray) -> tuple[dict,
                    train_spikes_structured=float(counts[:, ~loose].sum(0).mean()) if (~loose).any() else 0.0,
                    spikes_per_active_image_unstructured=float(per_active[loose].mean()) if loose.any() else 0.0,
                    spikes_per_active_image_structured=float(per_active[~loose].mean()) if (~loose).any() else 0.0)
+    out.update({f"neurons_labelled_as_{k}": int(np.sum(model.labels == k)) for k in range(10)})
     labels = model.labels.copy()
     model.labels = np.where(loose, -1, labels)          # the vote of the structured neurons alone
     out["accuracy_structured_vote"] = float(np.mean(model.predict(test_counts) == y_test)) if (~loose).any() else 0.0
+    # retried images are counted at raised input rates; labels from first-try images only
+    boost, plain = model.label_pass_boost, model.label_pass_boost == 1.0
+    out.update(retried_label_images=float(np.mean(boost > 1.0)), retried_test_images=float(np.mean(model.last_boost > 1.0)),
+               mean_boost_retried_label_images=float(boost[~plain].mean()) if (~plain).any() else 1.0)
+    model.assign_labels(model.label_pass_counts[plain], y_train[plain])
+    out["accuracy_labels_from_first_tries"] = float(np.mean(model.predict(test_counts) == y_test))
     model.labels, model.rf_class_corr = labels, corr
     return out, confusion
 

@@ -185,6 +185,7 @@ class DiehlCookNetwork:
             again = self._run(images[weak], targets[weak], boost[weak], None, checkpoint, run, f"retry{retry}")
             for name, rows in again.items():
                 counts[name][weak] = rows
+        self.last_boost = boost            # input-rate factor of each image's counted presentation
         return counts[self.counts.name]
 
     def set_learning(self, learn: bool) -> None:
