@@ -262,7 +262,8 @@ def _save(path: Path, settings: dict, net, extra: dict) -> None:
     tmp.replace(path)
 
 
-EXTRA = ("second", "seen", "rewards", "coincidences", "last_n1", "history", "eligibility", "detail", "rng")
+EXTRA = ("second", "seen", "rewards", "coincidences", "last_n1", "history", "eligibility", "others_high", "detail",
+         "rng")
 DETAIL_PER_S = 20   # detail window: one sample per 50 ms (each piece is one Network.run call)
 
 
@@ -283,6 +284,7 @@ def _load(path: Path, settings: dict, net, total: int, chunk_steps: int, p: dict
              "rewards": fields.integer("distal.rewards", 0, coincidences),
              "history": fields.get("distal.history", np.float64, shape=(total,)).copy(),
              "eligibility": fields.get("distal.eligibility", np.float64, shape=(total,)).copy(),
+             "others_high": fields.get("distal.others_high", np.float64, shape=(total,), low=0.0, high=1.0).copy(),
              "detail": fields.get("distal.detail", np.float64, shape=(2, p["detail_s"] * DETAIL_PER_S)).copy()}
     last_n1 = float(fields.get("distal.last_n1", np.float64, shape=(), finite=False))
     if not (last_n1 == -np.inf or 0.0 <= last_n1 < second * CHUNK_MS):
@@ -347,7 +349,7 @@ def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None)
     total = p["duration_s"]
     settings = run_settings({"experiment": "distal-reward", **p})
     state = {"second": 0, "seen": 0, "last_n1": -np.inf, "rewards": 0, "coincidences": 0,
-             "history": np.zeros(total), "eligibility": np.zeros(total),
+             "history": np.zeros(total), "eligibility": np.zeros(total), "others_high": np.zeros(total),
              "detail": np.zeros((2, p["detail_s"] * DETAIL_PER_S))}
     if checkpoint is not None and Path(checkpoint).exists():
         state = _load(Path(checkpoint), settings, net, total, chunk_steps, p)
@@ -366,17 +368,21 @@ def simulate(p: dict, progress: ProgressCallback | None = None, checkpoint=None)
             state["rewards"] += hits.size
         state["history"][state["second"]] = exc.weights[synapse].item()
         state["eligibility"][state["second"]] = _eligibility(exc, synapse)
+        weights = exc.weights.detach()   # other synapses at >= 90 % of the bound (the rewarded one excluded)
+        high = int((weights >= 0.9 * p["w_max"]).sum()) - int(weights[synapse] >= 0.9 * p["w_max"])
+        state["others_high"][state["second"]] = high / max(1, weights.numel() - 1)
         state["second"] += 1
         if progress is not None:
             progress(state["second"] * chunk_steps, total * chunk_steps)
         if checkpoint is not None and (state["second"] % save_every == 0) and state["second"] < total:
             _save(Path(checkpoint), settings, net, {
                 **{k: np.array(state[k]) for k in ("second", "seen", "rewards", "coincidences", "last_n1")},
-                **{k: state[k] for k in ("history", "eligibility", "detail")},
+                **{k: state[k] for k in ("history", "eligibility", "others_high", "detail")},
                 "rng": np.array(json.dumps(rng.bit_generator.state))})
     pulses = dopamine.pulse_steps * net.dt / CHUNK_MS
     return {"net": net, "exc": exc, "spikes": spikes, "synapse": synapse, "n1": n1, "n2": n2,
             "history": state["history"], "eligibility": state["eligibility"], "detail": state["detail"],
+            "others_high": state["others_high"],
             "reward_times_s": pulses[pulses < total], "rewards": state["rewards"],
             "coincidences": state["coincidences"], "build_s": t1 - t0, "simulate_s": time.perf_counter() - t1}
 
@@ -402,6 +408,9 @@ def _weight_metrics(run: dict, p: dict, prefix: str = "") -> dict:
         "others_fraction_at_bound": float(np.mean(others >= w_max * (1 - 1e-9))),
         "others_fraction_above_90pct": float(np.mean(others >= 0.9 * w_max)),
         "others_above_rewarded": int(np.sum(others >= weights[synapse])),
+        # when the rewarded synapse first reached the bound (NaN if it never did)
+        "others_fraction_above_90pct_at_bound_time": float(run["others_high"][at_bound[0]]) if at_bound.size
+        else float("nan"),
     }.items()}
 
 

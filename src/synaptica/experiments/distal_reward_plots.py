@@ -38,6 +38,12 @@ def plot_weights(run: dict, control: dict | None, p: dict, path: Path) -> None:
     ax_c.set(xlabel="time (s)", ylabel="eligibility c", title="its eligibility trace (end of each second)")
     ax_r.step(np.sort(rewards), np.arange(1, rewards.size + 1), where="post", color="tab:red")
     ax_r.set(xlabel="time (s)", ylabel="rewards so far", title=f"reward times ({rewards.size} rewards)")
+    high = ax_r.twinx()
+    high.plot(seconds, 100 * run["others_high"], color="0.3", lw=0.8, label="rewarded run")
+    if control is not None:
+        high.plot(seconds, 100 * control["others_high"], color="tab:blue", lw=0.8, label="control")
+    high.set_ylabel("others >= 90 % of bound (%)")
+    high.legend(loc="upper left", fontsize=7)
     bins = np.linspace(0, w_max, 41)
     others = np.delete(run["exc"].weights.detach().numpy(), run["synapse"])
     ax_h.hist(others, bins=bins, color="0.35", label="rewarded run")
