@@ -17,7 +17,8 @@ currents and weights in the program's units (mV/ms of input per step of 1 ms).
   framework's order counts it as pre-before-post). Traces are set, not added, at a spike
   (nearest spike). With ``a_plus = 0.1 / 0.95`` and ``tau = -1 / ln 0.95`` the framework's
   traces give exactly these amounts; ``on_post`` recognises a same-step pair (the
-  presynaptic trace is exactly 1) and depresses instead.
+  presynaptic trace is exactly 1) and depresses instead, pairing the postsynaptic spike
+  with the presynaptic spike before (kept by ``on_pre``), as the program does.
 * :func:`program_input`: the program's input, ``I = 13 (rand - 0.5)`` for every neuron
   and step, i.e. uniform on [-6.5, 6.5].
 * :func:`program_targets`: ``post = ceil(N rand)`` (excitatory neurons onto any of the N
@@ -34,6 +35,7 @@ import numpy as np
 
 from synaptica.neurons.base import NeuronModel, Parameter, EXPONENTIAL_SYNAPSE_PARAMETERS
 from synaptica.plasticity import RewardModulatedSTDP
+from synaptica.plasticity.base import split_change
 from synaptica.primitives import exp, spike, where
 
 #: Time constants (ms) that reproduce the program's per-step decay factors exactly.
@@ -53,8 +55,8 @@ def program_izhikevich_update(v, u, i_exc, i_inh, i_ext, a, b, c, d, v_peak, dec
     v = where(fired > 0.0, c, v)
     u = u + d * fired
     current = i_ext + i_exc + i_inh
-    v = v + 0.5 * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
-    v = v + 0.5 * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
+    v = v + 0.5 * ((0.04 * v + 5.0) * v + 140.0 - u + current)   # the program's expression
+    v = v + 0.5 * ((0.04 * v + 5.0) * v + 140.0 - u + current)
     u = u + a * (b * v - u)
     return v, u, i_exc * decay_exc, i_inh * decay_inh, spike(v - v_peak)
 
@@ -79,19 +81,37 @@ class ProgramIzhikevich(NeuronModel):
         return {"v": -65.0, "u": self.values["b"] * -65.0, "i_exc": 0.0, "i_inh": 0.0}
 
 
-def program_on_post(c, trace_pre, trace_post, a_plus, a_minus):
-    # a presynaptic spike in this same step left trace_pre at exactly 1 (set, not decayed):
-    # the program depresses by a_minus (its postsynaptic trace is 1 after this spike); on_pre
-    # has already taken a_minus x trace_post (the trace before this spike), the rest is added here
+def program_on_pre(c, held, trace_pre, trace_post, a_minus):
+    # depression by the postsynaptic trace before this step's spikes; keep the presynaptic
+    # trace before this spike, in case the postsynaptic neuron fires in this same step
+    return 0.0, 0.0, c - a_minus * trace_post, trace_pre
+
+
+def program_on_post(c, held, trace_pre, trace_post, a_plus, a_minus):
+    # a presynaptic spike in this same step left trace_pre at exactly 1 (set, not decayed).
+    # The program then pairs this spike with the presynaptic spike before (held) and
+    # depresses by a_minus in all (its postsynaptic trace is 1 after this spike; on_pre
+    # took a_minus x trace_post, the trace before it)
     same_step = trace_pre >= 1.0
-    return 0.0, 0.0, c + where(same_step, -a_minus * (1.0 - trace_post), a_plus * trace_pre)
+    change = where(same_step, a_plus * held - a_minus * (1.0 - trace_post), a_plus * trace_pre)
+    return 0.0, 0.0, c + change, held
+
+
+def program_on_step(c, held, modulator, baseline, tau_c, period):
+    potentiation, depression = split_change(c * (modulator + baseline) * period)
+    return potentiation, depression, c * exp(-period / tau_c), held
 
 
 class ProgramRewardModulatedSTDP(RewardModulatedSTDP):
     """Dopamine-modulated STDP with the pairing of ``daspnet.m`` (module doc): pass
-    ``a_plus = 0.1 / 0.95``, ``a_minus = 0.15``, ``tau_plus = tau_minus = -1 / ln 0.95``."""
+    ``a_plus = 0.1 / 0.95``, ``a_minus = 0.15``, ``tau_plus = tau_minus = -1 / ln 0.95``.
+    Per synapse: the eligibility ``c`` and ``held``, the presynaptic trace before the
+    latest presynaptic spike (used only when pre and post fire in the same step)."""
 
+    synapse_state = ("c", "held")
+    on_pre = staticmethod(program_on_pre)
     on_post = staticmethod(program_on_post)
+    on_step = staticmethod(program_on_step)
 
     def __init__(self, **options) -> None:
         super().__init__(pairing="nearest", **options)
