@@ -264,6 +264,9 @@ def _save(path: Path, settings: dict, net, extra: dict) -> None:
 
 EXTRA = ("second", "seen", "rewards", "coincidences", "last_n1", "history", "eligibility", "others_high", "detail",
          "rng")
+#: |state| no run reaches (the program's half steps overshoot v to a few thousand mV after a
+#: spike; synaptic input is consumed within its step, so i_exc and i_inh are 0 between steps)
+STATE_BOUNDS = {"v": 1e5, "u": 1e4, "i_exc": 1e4, "i_inh": 1e4}
 DETAIL_PER_S = 20   # detail window: one sample per 50 ms (each piece is one Network.run call)
 
 
@@ -291,6 +294,8 @@ def _load(path: Path, settings: dict, net, total: int, chunk_steps: int, p: dict
         fields.fail("distal.last_n1", f"is {last_n1} ms, not a spike time within the {second} s run so far")
     state["last_n1"] = last_n1
     state["rng"] = fields.numpy_generator_state("distal.rng")
+    for var, bound in STATE_BOUNDS.items():   # beyond these no run goes, and the model would overflow
+        fields.get(f"group.cells.state.{var}", np.float64, ndim=2, low=-bound, high=bound)
     net.load_checkpoint(path, tag=settings, steps=(chunk_steps, (total - 1) * chunk_steps),
                         extra=tuple(f"distal.{k}" for k in EXTRA))
     return state
