@@ -119,6 +119,11 @@ class DiehlCookConfig:
     seed: int = 0
 
 
+# Diehl & Cook's excitatory membrane (ms, mV, conductances in units of the leak)
+EXC_NEURON = dict(tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
+                  tau_inh=2.0, r_m=1.0)
+
+
 class DiehlCookNetwork:
     """The network, trained and evaluated trial by trial in single compiled runs."""
 
@@ -126,12 +131,7 @@ class DiehlCookNetwork:
         c = self.config = config
         net = self.net = Network(dt=c.dt, batch_size=c.batch_size, seed=c.seed, dtype=torch.float64)
         self.inputs = net.add_poisson(c.n_input, 0.0, name="input")
-        exc = dict(tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
-                   tau_inh=2.0, t_ref=5.0, r_m=1.0, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
-        if c.spike_block_ms > 0:
-            self.exc_model = SpikeBlockLIFConductance(**exc, t_block=c.spike_block_ms)
-        else:
-            self.exc_model = AdaptiveLIFConductance(**exc)
+        self.exc_model = self.make_exc_model()
         self.exc = net.add_population(c.n_exc, self.exc_model, name="exc")
         inh_model = LIFConductance(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0, e_inh=-85.0,
                                    tau_exc=1.0, tau_inh=2.0, t_ref=2.0, r_m=1.0)
@@ -143,6 +143,15 @@ class DiehlCookNetwork:
         net.set_trials(c.present_ms, keep=("theta",))
         self.counts = net.monitor_counts(self.exc)
         self.labels: np.ndarray | None = None
+
+    def make_exc_model(self):
+        """The excitatory neuron (subclasses swap it): the authors' adaptive-threshold
+        conductance LIF, optionally with the Brian2 ports' spike block."""
+        c = self.config
+        exc = dict(EXC_NEURON, t_ref=5.0, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
+        if c.spike_block_ms > 0:
+            return SpikeBlockLIFConductance(**exc, t_block=c.spike_block_ms)
+        return AdaptiveLIFConductance(**exc)
 
     def make_rule(self):
         """The input-to-excitatory learning rule (subclasses swap it)."""

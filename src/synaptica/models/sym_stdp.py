@@ -43,9 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synaptica.engine.network import Network
-from synaptica.models.diehl_cook import DiehlCookConfig, DiehlCookNetwork
-from synaptica.models.motifs import lateral_inhibition
+from synaptica.models.diehl_cook import EXC_NEURON, DiehlCookConfig, DiehlCookNetwork
 from synaptica.neurons import AdaptiveLIFConductance, LIFConductance
 from synaptica.neurons.base import Parameter
 from synaptica.neurons.lif import lif_fire
@@ -153,29 +151,18 @@ class SymSTDPNetwork(DiehlCookNetwork):
     def __init__(self, config: SymSTDPConfig) -> None:
         if config.protocol not in PROTOCOLS:
             raise ValueError(f"SymSTDPConfig: protocol must be one of {PROTOCOLS}, got {config.protocol!r}")
-        c = self.config = config
-        paper = c.protocol == "paper"
-        net = self.net = Network(dt=c.dt, batch_size=c.batch_size, seed=c.seed, dtype=_float64())
-        self.inputs = net.add_poisson(c.n_input, 0.0, name="input")
-        common = dict(tau_m=100.0, v_rest=-65.0, v_reset=-65.0, v_th=-52.0, e_exc=0.0, e_inh=-100.0, tau_exc=1.0,
-                      tau_inh=2.0, r_m=1.0, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
-        if paper:
-            self.exc_model = ScaledThetaLIFConductance(**common, t_ref=c.t_ref_hidden, theta_rest=c.theta_rest,
-                                                       theta_pole=c.theta_pole)
-        else:
-            self.exc_model = AdaptiveLIFConductance(**common, t_ref=5.0)
-        self.exc = net.add_population(c.n_exc, self.exc_model, name="exc")
-        inh_model = LIFConductance(tau_m=10.0, v_rest=-60.0, v_reset=-45.0, v_th=-40.0, e_exc=0.0, e_inh=-85.0,
-                                   tau_exc=1.0, tau_inh=2.0, t_ref=2.0, r_m=1.0)
-        self.rule = self.make_rule()
-        w0 = net.rng.uniform(0.0, c.w_init_max, (c.n_input, c.n_exc))
-        self.input_exc = net.connect(self.inputs, self.exc, weight=w0, target="g_exc", plasticity=self.rule,
-                                     name="input->exc")
-        self.inh = lateral_inhibition(net, self.exc, inh_model, c.w_exc_inh, c.w_inh_exc, name="inh")
-        net.set_trials(c.present_ms, keep=("theta",))
-        self.counts = net.monitor_counts(self.exc)
-        self.labels: np.ndarray | None = None
-        self._add_label_layer(paper)
+        super().__init__(config)
+        self._add_label_layer(config.protocol == "paper")
+
+    def make_exc_model(self):
+        """The hidden neuron: paper, the authors' threshold whose step shrinks as it grows
+        (:class:`ScaledThetaLIFConductance`); legacy, Diehl & Cook's."""
+        c = self.config
+        common = dict(EXC_NEURON, tau_adapt=c.tau_theta, theta_jump=c.theta_jump)
+        if c.protocol == "paper":
+            return ScaledThetaLIFConductance(**common, t_ref=c.t_ref_hidden, theta_rest=c.theta_rest,
+                                             theta_pole=c.theta_pole)
+        return AdaptiveLIFConductance(**common, t_ref=5.0)
 
     def _add_label_layer(self, paper: bool) -> None:
         c, net = self.config, self.net
@@ -239,9 +226,3 @@ def label_decision(counts: np.ndarray) -> np.ndarray:
     with no label spike (never class 0). Ties go to the lowest class index, as argmax."""
     counts = np.asarray(counts)
     return np.where(counts.sum(1) > 0, counts.argmax(1), -1)
-
-
-def _float64():
-    import torch
-
-    return torch.float64
