@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synaptica.neurons.base import NeuronModel, Parameter, EXPONENTIAL_SYNAPSE_PARAMETERS
+from synaptica.neurons import Izhikevich
 from synaptica.plasticity import RewardModulatedSTDP
 from synaptica.plasticity.base import split_change
 from synaptica.primitives import exp, spike, where
@@ -61,24 +61,15 @@ def program_izhikevich_update(v, u, i_exc, i_inh, i_ext, a, b, c, d, v_peak, dec
     return v, u, i_exc * decay_exc, i_inh * decay_inh, spike(v - v_peak)
 
 
-class ProgramIzhikevich(NeuronModel):
-    """Izhikevich (2003) neuron stepped as in ``spnet.m``/``daspnet.m`` (module doc); dt must be 1 ms."""
+class ProgramIzhikevich(Izhikevich):
+    """Izhikevich (2003) neuron stepped as in ``spnet.m``/``daspnet.m`` (module doc); dt must be 1 ms.
 
-    state = ("v", "u", "i_exc", "i_inh")
-    receptors = ("i_exc", "i_inh")
-    parameters = {
-        "a": Parameter(0.02, "1/ms", positive=True, help="recovery rate"),
-        "b": Parameter(0.2, "", help="sensitivity of u to v"),
-        "c": Parameter(-65.0, "mV", help="after-spike reset of v"),
-        "d": Parameter(8.0, "", help="after-spike increment of u"),
-        "v_peak": Parameter(30.0, "mV", help="spike cut-off"),
-        **EXPONENTIAL_SYNAPSE_PARAMETERS,
-    }
+    The parameters, state and initial state of :class:`~synaptica.neurons.Izhikevich`; only
+    the step differs."""
+
     coefficients_function = staticmethod(program_izhikevich_coefficients)
     update_function = staticmethod(program_izhikevich_update)
-
-    def initial_state(self):
-        return {"v": -65.0, "u": self.values["b"] * -65.0, "i_exc": 0.0, "i_inh": 0.0}
+    helpers = ()
 
 
 def program_on_pre(c, held, trace_pre, trace_post, a_minus):
