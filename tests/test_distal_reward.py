@@ -201,3 +201,15 @@ def test_paper_run_with_its_control(paper_small, tmp_path):
     for name, draw in paper_small.figures.items():
         draw(tmp_path / name)
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_detail_window_changes_nothing_but_the_record():
+    p = DEFAULTS | {"n_exc": 80, "n_inh": 20, "synapses_per_neuron": 40, "duration_s": 4, "reward_amount": 5.0,
+                    "control": False, "w_rewarded_init": 2.0}
+    plain, detailed = simulate(p | {"detail_s": 0}), simulate(p | {"detail_start_s": 1, "detail_s": 2})
+    np.testing.assert_array_equal(plain["exc"].weights.numpy(), detailed["exc"].weights.numpy())
+    np.testing.assert_array_equal(plain["history"], detailed["history"])
+    per_s = detailed["detail"].shape[1] // 2
+    # the last sample of each detailed second is the end-of-second record
+    np.testing.assert_array_equal(detailed["detail"][0, per_s - 1::per_s], detailed["history"][1:3])
+    np.testing.assert_array_equal(detailed["detail"][1, per_s - 1::per_s], detailed["eligibility"][1:3])
