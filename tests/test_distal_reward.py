@@ -213,3 +213,12 @@ def test_detail_window_changes_nothing_but_the_record():
     # the last sample of each detailed second is the end-of-second record
     np.testing.assert_array_equal(detailed["detail"][0, per_s - 1::per_s], detailed["history"][1:3])
     np.testing.assert_array_equal(detailed["detail"][1, per_s - 1::per_s], detailed["eligibility"][1:3])
+
+
+def test_a_reward_spreads_the_other_weights_more_than_the_time_between():
+    from synaptica.experiments.distal_reward_spread import reward_spread
+
+    p = DEFAULTS | {"n_exc": 80, "n_inh": 20, "synapses_per_neuron": 40, "input_range": 20.0}
+    spread = reward_spread(p, seconds=14, start_s=2, every_s=5)
+    assert spread["pulses"] == 2
+    assert spread["pulse_sd"] > 3 * spread["between_sd"] > 0
