@@ -222,3 +222,12 @@ def test_a_reward_spreads_the_other_weights_more_than_the_time_between():
     spread = reward_spread(p, seconds=14, start_s=2, every_s=5)
     assert spread["pulses"] == 2
     assert spread["pulse_sd"] > 3 * spread["between_sd"] > 0
+
+
+def test_reference_transcription_has_the_experiments_wiring():
+    from synaptica.experiments.distal_reward_reference import run_program
+
+    program = run_program(seed=2, seconds=2, reward=False)
+    *_, synapse, n1, n2, _ = build_distal_reward(DEFAULTS | {"seed": 2})
+    assert program["rewarded_post"] == n2 and program["rewards"] == 0
+    assert 0.8 < program["rate_exc_hz"] < 2.0 and 0.4 < program["rate_inh_hz"] < 2.0
