@@ -13,7 +13,7 @@ coincidence (n2 less than 20 ms after n1, n1 strictly earlier) schedules +0.5 af
 ``numpy.random.default_rng(seed)``, as the framework draws it, so the network is the same
 as the experiment's for that seed; the input and reward delays come from the same stream
 afterwards (not the experiment's). About 10 min of CPU per simulated hour. Run:
-``python -m synaptica.experiments.distal_reward_reference [seed] [seconds] [control]``.
+``python -m synaptica.experiments.distal_reward_reference [seed] [seconds] [control|every_copy]``.
 """
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ import numpy as np
 N_EXC, N_INH, M, W_MAX = 800, 200, 100, 4.0
 
 
-def run_program(seed: int, seconds: int, reward: bool = True) -> dict:
-    """One run of the transcription; the rewarded synapse's weight at the end of every second,
-    rewards, rates and the other excitatory weights' statistics."""
+def run_program(seed: int, seconds: int, reward: bool = True, every_copy: bool = False) -> dict:
+    """One run of the transcription: rewards, the rewarded synapse, rates and the other
+    excitatory weights' statistics. ``every_copy``: a target listed twice receives both copies
+    (as the framework delivers), instead of MATLAB's one."""
     rng = np.random.default_rng(seed)
     n = N_EXC + N_INH
     a = np.r_[np.full(N_EXC, 0.02), np.full(N_INH, 0.1)]
@@ -54,7 +55,10 @@ def run_program(seed: int, seconds: int, reward: bool = True) -> dict:
                 pairs = onto[k]
                 sd[pairs[:, 0], pairs[:, 1]] += previous[pairs[:, 0]]
             for k in fired:
-                current[post[k]] += s[k]          # buffered: a repeated target gets one copy
+                if every_copy:
+                    np.add.at(current, post[k], s[k])
+                else:
+                    current[post[k]] += s[k]      # buffered: a repeated target gets one copy
                 sd[k] -= 1.5 * trace[post[k]]
             counts[fired] += 1
             v = v + 0.5 * ((0.04 * v + 5.0) * v + 140.0 - u + current)
@@ -88,5 +92,6 @@ def run_program(seed: int, seconds: int, reward: bool = True) -> dict:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    option = args[2] if len(args) > 2 else ""
     print(json.dumps(run_program(int(args[0]) if args else 1, int(args[1]) if len(args) > 1 else 3600,
-                                 reward=not (len(args) > 2 and args[2] == "control"))))
+                                 reward=option != "control", every_copy=option == "every_copy")))
