@@ -43,12 +43,14 @@ after each chunk the spikes of n1 and n2 are read and the pulses scheduled with
 ``window_ms`` is the program's 20 ms; the paper's text says 10 ms.
 
 Result (paper protocol, seeds 1-3, see README "distal-reward"): the rewarded synapse
-reaches the bound after ~20 min, but at that moment ~1 % of the 79 999 other synapses
-are at >= 90 % of the bound, and 4-5 % after the hour; without reward 0.02 %. The other
-synapses are carried there by the rewards themselves: a dopamine pulse at a time
-unrelated to a synapse changes it by +-0.14 (s.d.), twice the rewarded synapse's mean
-gain per reward (0.077), because the rewarded synapse's eligibility has decayed for
-1-3 s when its reward comes (measured in the README's section).
+reaches the bound after ~20 min. At that moment ~1 % of the 79 999 other synapses are at
+>= 90 % of the bound, and 4-5 % after the hour; without reward, 0.02 %. The rewards carry
+the other synapses there: a dopamine pulse at a time unrelated to a synapse changes it
+by +-0.14 (s.d.), twice the rewarded synapse's mean gain per reward (0.077). By the time
+its reward comes, the rewarded synapse's eligibility has decayed for 1-3 s
+(:mod:`~synaptica.experiments.distal_reward_spread`). A NumPy transcription of the program
+(:mod:`~synaptica.experiments.distal_reward_reference`) also leaves ~0.9 % of the others
+near the bound, with half as many rewards.
 
 Recorded: the rewarded weight, its eligibility and the fraction of the others at >= 90 %
 of the bound at the end of every second; weight and eligibility every 50 ms in the
