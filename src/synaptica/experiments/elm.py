@@ -51,6 +51,7 @@ from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCal
 from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
 
 MODELS = ("elm", "lstm", "lif")
+COLOURS = {"elm": "C3", "lstm": "C0", "lif": "C7"}
 SOLVED_ERROR = 0.04          # Hochreiter & Schmidhuber 1997: a sequence counts as solved below this error
 ADDING_BASELINE_MSE = 19.0 / 480.0
 
@@ -83,6 +84,8 @@ SCHEMA = {
                       maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
     "readout_beta": Field(float, 0.9, "LIF: decay per step of the leaky readout", minimum=0.0, maximum=1.0,
                           exclusive_maximum=True),
+    "models": Field(list[str], list(MODELS), "models to train, in this order (the parameter counts are matched "
+                    "to the ELM's whether it runs or not)", choices=MODELS, max_length=3),
     "n_seeds": Field(int, 3, "repetitions (data and initial weights reseeded)", minimum=1, maximum=1000),
     "seed": Field(int, 1, "first seed", minimum=0, maximum=MAX_SEED),
 }
@@ -102,6 +105,8 @@ def _sizes(p: dict) -> dict:
 def _check_sizes(p: dict) -> str | None:
     if p["tau_max"] <= p["tau_min"]:
         return f"key 'tau_max': must exceed tau_min ({p['tau_min']}), got {p['tau_max']}"
+    if not p["models"] or len(set(p["models"])) < len(p["models"]):
+        return f"key 'models': a non-empty list of distinct names out of {list(MODELS)}, got {p['models']}"
     if not p["adding_lengths"] and p["digits_task"] == "none":
         return "key 'adding_lengths': empty and digits_task = 'none': no task to run"
     if p["adding_lengths"] and p["adding_batches"] == 0 and p["digits_task"] == "none":
@@ -121,11 +126,11 @@ def _check_budget(p: dict) -> str | None:
     sample_steps = sum(float(p["adding_batches"]) * p["batch_size"] * (t + t // 10) for t in p["adding_lengths"])
     if p["digits_task"] != "none":
         sample_steps += float(p["digits_epochs"]) * digits["n_train"] * digits["T"]
-    updates = p["n_seeds"] * len(MODELS) * sample_steps * weights * PASSES
+    updates = p["n_seeds"] * len(p["models"]) * sample_steps * weights * PASSES
     return first_problem(
         check_memory("batch_size", f"batch_size = {p['batch_size']} x {steps} steps x {units:.0f} units "
                      f"(n_memory = {p['n_memory']})", batch_bytes + data_bytes),
-        check_work("adding_batches", f"n_seeds x 3 models x {sample_steps:.3g} sample steps x {weights:.3g} weights",
+        check_work("adding_batches", f"n_seeds x {len(p['models'])} models x {sample_steps:.3g} sample steps x {weights:.3g} weights",
                    updates),
     )
 
@@ -383,7 +388,7 @@ class Results:
 
         self.path = None if path is None else Path(path)
         self.settings = run_settings({"experiment": "elm", **p})
-        self.units = [f"{task}.{kind}.{p['seed'] + i}" for task in _tasks(p) for kind in MODELS
+        self.units = [f"{task}.{kind}.{p['seed'] + i}" for task in _tasks(p) for kind in p["models"]
                       for i in range(p["n_seeds"])]
         self.done: dict[str, np.ndarray] = {}
         if self.path is not None and self.path.exists():
@@ -429,7 +434,7 @@ def run_elm(p: dict, progress: ProgressCallback | None = None, checkpoint=None) 
     torch.set_num_threads(1)  # tiny matrices: threads cost more than they give (and the machine is shared)
     try:
         for task in _tasks(p):
-            for kind in MODELS:
+            for kind in p["models"]:
                 for seed in seeds:
                     unit = f"{task}.{kind}.{seed}"
                     values = results.get(unit)
@@ -470,7 +475,7 @@ def summarise(p: dict, seeds: list[int], per_unit: dict[str, dict]) -> dict[str,
     metrics: dict[str, float] = {"n_seeds": len(seeds), "adding_baseline_mse": ADDING_BASELINE_MSE}
     for task in _tasks(p):
         score = "mse" if task.startswith("adding") else "accuracy"
-        for kind in MODELS:
+        for kind in p["models"]:
             units = [per_unit[f"{task}.{kind}.{s}"] for s in seeds]
             pairs = ((score, "score"), ("solved", "solved"), ("train_s", "train_s")) if score == "mse" else \
                 ((score, "score"), ("train_s", "train_s"))
@@ -480,7 +485,7 @@ def summarise(p: dict, seeds: list[int], per_unit: dict[str, dict]) -> dict[str,
                 metrics[f"{task}_{kind}_{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             metrics[f"params_{kind}_{task}"] = units[0]["params"]
         if task.startswith("adding"):
-            metrics[f"{task}_test_baseline_mse"] = float(np.mean([per_unit[f"{task}.elm.{s}"]["baseline"]
+            metrics[f"{task}_test_baseline_mse"] = float(np.mean([per_unit[f"{task}.{p['models'][0]}.{s}"]["baseline"]
                                                                   for s in seeds]))
     return metrics
 
@@ -494,12 +499,12 @@ def plot_elm(p: dict, seeds: list[int], per_unit: dict, curves: dict, path) -> P
     fig.subplots_adjust(hspace=0.45, wspace=0.35)
     axes = fig.subplots(2, len(tasks), squeeze=False)
     for column, task in enumerate(tasks):
-        values = np.array([[per_unit[f"{task}.{k}.{s}"]["score"] for s in seeds] for k in MODELS])
+        values = np.array([[per_unit[f"{task}.{k}.{s}"]["score"] for s in seeds] for k in p["models"]])
         ax = axes[0, column]
-        ax.bar(range(len(MODELS)), values.mean(1), yerr=values.std(1, ddof=1) if len(seeds) > 1 else None,
-               color=("C3", "C0", "C7"), capsize=3)
-        ax.set_xticks(range(len(MODELS)), [f"{k}\n{int(per_unit[f'{task}.{k}.{seeds[0]}']['params'])} par."
-                                           for k in MODELS], fontsize=7)
+        ax.bar(range(len(p["models"])), values.mean(1), yerr=values.std(1, ddof=1) if len(seeds) > 1 else None,
+               color=[COLOURS[k] for k in p["models"]], capsize=3)
+        ax.set_xticks(range(len(p["models"])), [f"{k}\n{int(per_unit[f'{task}.{k}.{seeds[0]}']['params'])} par."
+                                                for k in p["models"]], fontsize=7)
         if task.startswith("adding"):
             ax.axhline(ADDING_BASELINE_MSE, color="k", ls=":", lw=1, label="best constant")
             ax.set(ylabel="test MSE", title=f"adding problem, T = {task[len('adding'):]}")
@@ -508,11 +513,11 @@ def plot_elm(p: dict, seeds: list[int], per_unit: dict, curves: dict, path) -> P
             ax.set(ylabel="test accuracy", ylim=(0, 1), title=task.replace("_", " "))
         ax.legend(fontsize=7)
         ax = axes[1, column]
-        for k, colour in zip(MODELS, ("C3", "C0", "C7")):
+        for k in p["models"]:
             for s in seeds:
                 losses = curves.get(f"{task}.{k}.{s}")
                 if losses:
-                    ax.plot(losses, color=colour, lw=0.7, alpha=0.7, label=k if s == seeds[0] else None)
+                    ax.plot(losses, color=COLOURS[k], lw=0.7, alpha=0.7, label=k if s == seeds[0] else None)
         ax.set(xlabel="update", ylabel="training loss", yscale="log")
         ax.legend(fontsize=7)
     return _save(fig, path)
