@@ -48,6 +48,46 @@ def test_gradcheck_through_a_sequence_including_the_learned_timescales():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_cpu_scan_agrees_with_the_eager_step_functions(dtype):
+    """Outputs and every parameter gradient of the fused kernels equal the eager loop over
+    :func:`memory_step` / :func:`synaptic_step` (to rounding), with a non-zero initial state."""
+    torch.manual_seed(3)
+    layer = ELMLayer(3, 2, n_memory=6, tau_max=40.0).to(dtype)
+    x = torch.randn(4, 25, 3, dtype=dtype)
+    state = ELMState(torch.randn(4, 3, dtype=dtype), torch.randn(4, 6, dtype=dtype))
+    results = []
+    for fused in (True, False):
+        layer.fused = fused
+        layer.zero_grad()
+        y, final = layer(x, state)
+        (y.sin().sum() + final.m.sum()).backward()
+        results.append((y.detach(), final, {n: q.grad.clone() for n, q in layer.named_parameters()}))
+    (y_fused, final_fused, g_fused), (y_eager, final_eager, g_eager) = results
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(y_fused, y_eager, atol=tol, rtol=tol)
+    assert torch.allclose(final_fused.s, final_eager.s, atol=tol) and torch.allclose(final_fused.m, final_eager.m, atol=tol)
+    assert set(g_fused) == set(g_eager) and "tau_m_param.raw" in g_fused
+    for name in g_fused:
+        assert torch.allclose(g_fused[name], g_eager[name], atol=tol, rtol=tol), name
+
+
+def test_gradcheck_of_the_fused_kernels_in_float64():
+    from synaptica.training import elm, elm_kernels
+
+    assert (elm_kernels.TANH_GAIN, elm_kernels.TANH_SLOPE) == (elm.TANH_GAIN, elm.TANH_SLOPE)
+    g = torch.Generator().manual_seed(5)
+
+    def leaf(*shape, low=None):
+        t = torch.rand(*shape, dtype=torch.float64, generator=g) * 0.8 + 0.1 if low else \
+            torch.randn(*shape, dtype=torch.float64, generator=g)
+        return t.requires_grad_(True)
+
+    assert torch.autograd.gradcheck(elm_kernels.memory_scan, (leaf(2, 7, 5), leaf(2, 3), leaf(3, low=True),
+                                                             leaf(5, 3), leaf(3, 5), leaf(3), 5.0))
+    assert torch.autograd.gradcheck(elm_kernels.trace_scan, (leaf(2, 7, 3), leaf(2, 3), leaf(3, low=True), leaf(3)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_memory_decays_exactly_with_its_timescales_without_input(dtype):
     """With zero input and an MLP whose output is zero, m_t = exp(-t dt / tau_m) m_0."""
     layer = _layer(dtype, tau_min=2.0, tau_max=50.0, dt=0.5)
@@ -193,7 +233,8 @@ def test_cli_refuses_bad_configs(tmp_path):
     from synaptica.cli.main import main
 
     for setting, word in (("tau_max=0.5", "tau_max"), ("adding_lengths=[5]", "adding_lengths"),
-                          ("digits_task=other", "digits_task"), ("lr=nan", "lr")):
+                          ("digits_task=other", "digits_task"), ("lr=nan", "lr"),
+                          ('models=["lstm", "lstm"]', "models"), ('models=["gru"]', "models")):
         result = CliRunner().invoke(main, ["run", "elm", "--out", str(tmp_path / "x"), "--set", setting])
         assert result.exit_code == 2, (setting, result.output)
         assert word in result.output

@@ -130,8 +130,8 @@ def _check_budget(p: dict) -> str | None:
     return first_problem(
         check_memory("batch_size", f"batch_size = {p['batch_size']} x {steps} steps x {units:.0f} units "
                      f"(n_memory = {p['n_memory']})", batch_bytes + data_bytes),
-        check_work("adding_batches", f"n_seeds x {len(p['models'])} models x {sample_steps:.3g} sample steps x {weights:.3g} weights",
-                   updates),
+        check_work("adding_batches", f"n_seeds x {len(p['models'])} models x {sample_steps:.3g} sample steps "
+                   f"x {weights:.3g} weights", updates),
     )
 
 
