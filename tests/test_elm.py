@@ -238,3 +238,53 @@ def test_cli_refuses_bad_configs(tmp_path):
         result = CliRunner().invoke(main, ["run", "elm", "--out", str(tmp_path / "x"), "--set", setting])
         assert result.exit_code == 2, (setting, result.output)
         assert word in result.output
+
+
+@pytest.mark.parametrize("task, stop", [("adding", 7), ("digits", 7), ("digits", 6)])
+def test_an_interrupted_unit_resumes_to_the_same_numbers(tmp_path, monkeypatch, task, stop):
+    """A unit killed mid-training continues from its last save (here after every update)
+    and ends with the losses and score of an uninterrupted run (digits: 5 updates per
+    epoch, so stop 6 resumes at an epoch boundary and stop 7 inside one); a damaged or
+    foreign save is refused with the field named."""
+    from synaptica.engine.checkpoints import CheckpointError
+    from synaptica.experiments import elm
+    from synaptica.experiments.sequence_training import TrainingCheckpoint
+
+    p = _small_params(task)
+    loss_name = "_mse" if task == "adding" else "_cross_entropy"
+    run = (lambda cp: elm.run_adding("elm", p, 20, 7, cp)) if task == "adding" else \
+        (lambda cp: elm.run_digits("elm", p, 7, cp))
+    reference = run(None)
+    path = tmp_path / "unit.npz"
+    real, calls = getattr(elm, loss_name), []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == stop:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(elm, loss_name, failing)
+    with pytest.raises(KeyboardInterrupt):
+        run(TrainingCheckpoint(path, {"run": 1}, every_s=0.0))
+    monkeypatch.setattr(elm, loss_name, real)
+    saved = dict(np.load(path))
+    assert int(saved["step"]) == stop - 1
+    resumed = run(TrainingCheckpoint(path, {"run": 1}, every_s=0.0))
+    assert resumed["losses"] == reference["losses"]
+    score = "mse" if task == "adding" else "accuracy"
+    assert resumed[score] == reference[score]
+    with pytest.raises(CheckpointError, match="settings|run"):
+        run(TrainingCheckpoint(path, {"run": 2}))
+    for key, value in (("step", np.array(10**6)), ("lr", np.array(np.nan)), ("rng", np.array("{}"))):
+        np.savez(tmp_path / "bad.npz", **{**saved, key: value})
+        with pytest.raises(CheckpointError, match=f"'{key}'"):
+            run(TrainingCheckpoint(tmp_path / "bad.npz", {"run": 1}))
+
+
+def _small_params(task: str) -> dict:
+    from synaptica.experiments import elm
+
+    p = {key: field.default for key, field in elm.SCHEMA.items()}
+    p.update(n_memory=4, batch_size=8, adding_batches=12, adding_test=16, digits_epochs=2, n_train=40, n_test=20)
+    return p

@@ -40,7 +40,6 @@ parameters). The figure shows scores and training curves.
 from __future__ import annotations
 
 import math
-import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,7 +47,7 @@ import numpy as np
 
 from synaptica.config import MAX_SEED, ConfigError, Field, check_memory, check_work, first_problem
 from synaptica.experiments.base import Experiment, ExperimentResult, ProgressCallback
-from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
+from synaptica.experiments.sequence_training import BatchStream, TrainingCheckpoint, train
 
 MODELS = ("elm", "lstm", "lif")
 COLOURS = {"elm": "C3", "lstm": "C0", "lif": "C7"}
@@ -257,29 +256,6 @@ def trainable(model) -> int:
     return sum(q.numel() for q in model.parameters() if q.requires_grad)
 
 
-# ----------------------------------------------------------------------------- training
-def train(model, batches, n_batches: int, loss_of, p: dict, phase: str) -> list[float]:
-    """Adamax with a cosine-annealed learning rate over ``n_batches`` updates (the authors'
-    optimiser and schedule), clipped gradients; returns the loss of every update."""
-    import torch
-
-    optimiser = torch.optim.Adamax(model.parameters(), lr=p["lr"])
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, n_batches))
-    losses = []
-    for step, (x, last, target) in enumerate(batches):
-        loss = loss_of(model(x), last, target)
-        require_finite_loss(loss, experiment="elm", phase=phase, epoch=0, step=step)
-        optimiser.zero_grad()
-        loss.backward()
-        if p["clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p["clip"])
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-    require_finite_parameters(model.parameters(), experiment="elm", phase=phase, epoch=0)
-    return losses
-
-
 def lif_raster(model, x: np.ndarray, n_show: int = 4) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Hidden spikes of a LIF model on its first ``n_show`` sequences, back to back (1 ms per
     step): times (ms), neuron ids, number of neurons, duration (ms)."""
@@ -309,22 +285,19 @@ def _cross_entropy(out, last, target):
     return torch.nn.functional.cross_entropy(_at_last(out, last), target)
 
 
-def run_adding(kind: str, p: dict, T: int, seed: int) -> dict:
+def run_adding(kind: str, p: dict, T: int, seed: int, checkpoint: TrainingCheckpoint | None = None) -> dict:
     """Train one model on the adding problem of length ``T``; test MSE and fraction solved."""
     import torch
 
-    rng = np.random.default_rng([seed, T])
     torch.manual_seed(seed)
     model = SequenceModel.build(kind, p, 2, 1, T + T // 10)
 
-    def batches():
-        for _ in range(p["adding_batches"]):
-            x, lengths, y = adding_problem(p["batch_size"], T, rng)
-            yield torch.from_numpy(x), torch.from_numpy(lengths - 1), torch.from_numpy(y)
+    def one_batch(rng):
+        x, lengths, y = adding_problem(p["batch_size"], T, rng)
+        yield torch.from_numpy(x), torch.from_numpy(lengths - 1), torch.from_numpy(y)
 
-    t0 = time.perf_counter()
-    losses = train(model, batches(), p["adding_batches"], _mse, p, f"adding T={T} {kind}")
-    train_s = time.perf_counter() - t0
+    stream = BatchStream(np.random.default_rng([seed, T]), one_batch, 1, p["adding_batches"])
+    losses, train_s = train(model, stream, _mse, p, f"adding T={T} {kind}", checkpoint)
     x, lengths, y = adding_problem(p["adding_test"], T, np.random.default_rng([seed, T, 1]))
     errors = []
     with torch.no_grad():
@@ -339,7 +312,7 @@ def run_adding(kind: str, p: dict, T: int, seed: int) -> dict:
             "test_baseline_mse": float(np.var(y))}
 
 
-def run_digits(kind: str, p: dict, seed: int) -> dict:
+def run_digits(kind: str, p: dict, seed: int, checkpoint: TrainingCheckpoint | None = None) -> dict:
     """Train one model on (permuted) sequential digits; test accuracy."""
     import torch
 
@@ -347,20 +320,17 @@ def run_digits(kind: str, p: dict, seed: int) -> dict:
     T = x_train.shape[1]
     torch.manual_seed(seed)
     model = SequenceModel.build(kind, p, 1, 10, T)
-    rng = np.random.default_rng([seed, 2])
     n_per_epoch = math.ceil(len(x_train) / p["batch_size"])
     last = torch.full((p["batch_size"],), T - 1)
 
-    def batches():
-        for _ in range(p["digits_epochs"]):
-            order = rng.permutation(len(x_train))
-            for start in range(0, len(order), p["batch_size"]):
-                idx = order[start:start + p["batch_size"]]
-                yield torch.from_numpy(x_train[idx]), last[:len(idx)], torch.from_numpy(y_train[idx])
+    def one_epoch(rng):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), p["batch_size"]):
+            idx = order[start:start + p["batch_size"]]
+            yield torch.from_numpy(x_train[idx]), last[:len(idx)], torch.from_numpy(y_train[idx])
 
-    t0 = time.perf_counter()
-    losses = train(model, batches(), p["digits_epochs"] * n_per_epoch, _cross_entropy, p, f"digits {kind}")
-    train_s = time.perf_counter() - t0
+    stream = BatchStream(np.random.default_rng([seed, 2]), one_epoch, n_per_epoch, p["digits_epochs"] * n_per_epoch)
+    losses, train_s = train(model, stream, _cross_entropy, p, f"digits {kind}", checkpoint)
     correct = 0
     with torch.no_grad():
         for start in range(0, len(x_test), 256):
@@ -379,7 +349,8 @@ def _tasks(p: dict) -> list[str]:
 class Results:
     """Checkpoint of finished (task, model, seed) units: score, training time, parameters and
     final loss, saved after each unit; a resumed run skips the units already done (each
-    unit draws its own data and weights from its seed, so skipping changes nothing else)."""
+    unit draws its own data and weights from its seed, so skipping changes nothing else)
+    and continues the unit in training from its last save (every minute, :mod:`.sequence_training`)."""
 
     FIELDS = ("score", "solved", "train_s", "params", "final_loss", "baseline")
 
@@ -404,6 +375,12 @@ class Results:
         for unit in self.units:
             if unit in arrays:
                 self.done[unit] = fields.get(unit, np.float64, shape=(len(self.FIELDS),), low=0.0)
+
+    def partial(self, unit: str) -> TrainingCheckpoint:
+        """Where the unit in training saves its position (``<checkpoint>.<unit>.npz``; none
+        without a checkpoint): tied to the run's settings and the unit."""
+        path = None if self.path is None else self.path.with_name(f"{self.path.name}.{unit}.npz")
+        return TrainingCheckpoint(path, {**self.settings, "unit": unit})
 
     def get(self, unit: str) -> dict | None:
         return None if unit not in self.done else dict(zip(self.FIELDS, map(float, self.done[unit])))
@@ -439,15 +416,17 @@ def run_elm(p: dict, progress: ProgressCallback | None = None, checkpoint=None) 
                     unit = f"{task}.{kind}.{seed}"
                     values = results.get(unit)
                     if values is None:
+                        partial = results.partial(unit)
                         if task.startswith("adding"):
-                            out = run_adding(kind, p, int(task[len("adding"):]), seed)
+                            out = run_adding(kind, p, int(task[len("adding"):]), seed, partial)
                             score, baseline = out["mse"], out["test_baseline_mse"]
                         else:
-                            out = run_digits(kind, p, seed)
+                            out = run_digits(kind, p, seed, partial)
                             score, baseline = out["accuracy"], 0.1
                         values = {"score": score, "solved": out.get("solved", score), "train_s": out["train_s"],
                                   "params": out["params"], "final_loss": out["losses"][-1], "baseline": baseline}
                         results.save(unit, values)
+                        partial.remove()
                         curves[unit] = out["losses"]
                         raster = out["raster"] or raster
                     per_unit[unit] = values
