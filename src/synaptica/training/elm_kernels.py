@@ -25,9 +25,8 @@ import numba
 import numpy as np
 import torch
 
+from synaptica.training.elm import TANH_GAIN, TANH_SLOPE
 from synaptica.training.kernels import _JIT
-
-TANH_GAIN, TANH_SLOPE = 1.7159, 2.0 / 3.0  # must equal synaptica.training.elm's (checked in the tests)
 
 
 @numba.njit(**_JIT)
