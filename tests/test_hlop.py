@@ -14,7 +14,7 @@ from synaptica.experiments import hlop_continual
 from synaptica.experiments.hlop_continual import EWC, acc_bwt, lateral_schedule, learning_accuracy, make_model
 from synaptica.training.hlop import HLOP, HebbianSubspace
 
-TINY = ["n_seeds=1", "n_tasks=3", "hidden=[40, 40]", "n_train=500", "n_test=300", "epochs_per_task=4", "lr=0.005",
+TINY = ["n_seeds=1", "n_tasks=3", "hidden=[100, 100]", "n_train=500", "n_test=300", "epochs_per_task=4", "lrs=[1.0]",
         "fisher_samples=50", "n_steps=10", "ewc_lambdas=[1, 100]"]
 
 
@@ -108,6 +108,7 @@ def test_bad_inputs_are_refused_naming_the_problem():
                                            ("n_train=0", None), ("lateral_scale=3", "lateral_scale"),
                                            ("ewc_lambdas=[]", "ewc_lambdas"), ("ewc_lambdas=[-1]", "ewc_lambdas"),
                                            ("val_fraction=0.9", None), ("val_fraction=0", "val_fraction"),
+                                           ("lrs=[]", "lrs"), ("lrs=[0]", "lrs"),
                                            ("hidden=[100, 5]", "lateral_scale")])
 def test_config_refusals_name_the_key(override, key):
     if key is None:  # n_train = 0 means the default split: accepted
@@ -134,7 +135,7 @@ def test_paper_schedule_and_metrics():
 
 
 def _ewc_after_one_task(strength: float):
-    params = {"hidden": [12], "beta": 0.9, "threshold": 0.3}
+    params = {"hidden": [12], "beta": 0.5, "threshold": 2.0, "reset": "zero", "readout": "rate"}
     model = make_model(params, 16, torch.Generator().manual_seed(0))
     ewc = EWC(strength, lr=0.01)
     x = torch.rand(40, 16, generator=torch.Generator().manual_seed(1))
@@ -167,7 +168,9 @@ def test_ewc_fisher_and_proximal_step():
         torch.testing.assert_close(q, explicit, atol=1e-7, rtol=0)
 
 
-def test_lambda_selection_never_reads_test_images(monkeypatch):
+def test_selections_never_read_test_images(monkeypatch):
+    from synaptica.experiments.unit_results import UnitResults
+
     load = hlop_continual.load_tasks
 
     def poisoned(p, seed):  # test images full of NaN: any use of them fails the run
@@ -175,9 +178,13 @@ def test_lambda_selection_never_reads_test_images(monkeypatch):
         return dict(d, x_test=torch.full_like(d["x_test"], float("nan")))
 
     monkeypatch.setattr(hlop_continual, "load_tasks", poisoned)
-    _, params, _ = load_experiment_config("hlop-continual", [*TINY, "n_tasks=2", "epochs_per_task=1", "n_train=200",
-                                                             "ewc_lambdas=[1, 1000, 10]"])
-    strength, scores = hlop_continual.select_ewc_lambda(params, 1, lambda: None)
+    _, params, _ = load_experiment_config("hlop-continual", [*TINY, "n_tasks=2", "epochs_per_task=2",
+                                                             "ewc_lambdas=[1, 1000, 10]", "lrs=[0.0001, 1.0]"])
+    store = UnitResults(None, params, hlop_continual.unit_shapes(params))
+    lr, lr_scores = hlop_continual.select_lr(params, 1, lambda *_: None, store)
+    assert set(lr_scores) == {0.0001, 1.0} and lr == max(lr_scores, key=lambda v: (lr_scores[v], -v))
+    assert lr_scores[1.0] > lr_scores[0.0001] + 0.1  # one pass at lr 1e-4 barely moves the weights
+    strength, scores = hlop_continual.select_ewc_lambda(dict(params, lr=lr), 1, lambda *_: None, store)
     assert set(scores) == {1.0, 10.0, 1000.0} and strength == max(scores, key=lambda s: (scores[s], -s))
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 
@@ -201,6 +208,46 @@ def test_hlop_forgets_less_than_fine_tuning(tiny_run, tmp_path):
     for name, write in tiny_run.figures.items():
         write(tmp_path / name)
         assert (tmp_path / name).stat().st_size > 1000
+
+
+class _Interrupted(Exception):
+    """Stands for a run stopped from outside (Ctrl-C, a killed job)."""
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(monkeypatch, tmp_path):
+    """Units finished before an interruption are kept in the checkpoint and not rerun; the
+    resumed run's metrics equal an uninterrupted run's. A damaged field is refused by name."""
+    from synaptica.engine.checkpoints import CheckpointError
+
+    experiment, params, _ = load_experiment_config("hlop-continual", [*TINY, "n_tasks=2", "epochs_per_task=1",
+                                                                      "n_train=200", "n_test=100", "lrs=[0.01, 0.03]"])
+    reference = experiment.run(params).metrics
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    run_sequential, calls = hlop_continual.run_sequential, []
+
+    def interrupted(method, *args, **kwargs):
+        calls.append(method)
+        if method == "hlop":
+            raise _Interrupted
+        return run_sequential(method, *args, **kwargs)
+
+    monkeypatch.setattr(hlop_continual, "run_sequential", interrupted)
+    with pytest.raises(_Interrupted):
+        experiment.run(params, checkpoint=checkpoint)
+    saved = set(np.load(checkpoint).files)
+    assert {"select.lr0.01", "select.lr0.03", "finetune.1.R", "ewc.1.R"} <= saved and "hlop.1.R" not in saved
+    calls.clear()
+    monkeypatch.setattr(hlop_continual, "run_sequential", lambda method, *args, **kwargs: (
+        calls.append(method), run_sequential(method, *args, **kwargs))[1])
+    resumed = experiment.run(params, checkpoint=checkpoint).metrics
+    assert calls == ["hlop"]  # only the unfinished unit ran again
+    for key, value in reference.items():
+        if key != "run_s":
+            assert resumed[key] == pytest.approx(value, abs=1e-12), key
+    arrays = dict(np.load(checkpoint))
+    np.savez(checkpoint, **dict(arrays, **{"ewc.1.R": np.zeros((3, 3))}))
+    with pytest.raises(CheckpointError, match="ewc.1.R"):
+        experiment.run(params, checkpoint=checkpoint)
 
 
 def test_cli_runs_a_small_config(tmp_path):

@@ -347,54 +347,32 @@ def _tasks(p: dict) -> list[str]:
 
 
 class Results:
-    """Checkpoint of finished (task, model, seed) units: score, training time, parameters and
-    final loss, saved after each unit; a resumed run skips the units already done (each
-    unit draws its own data and weights from its seed, so skipping changes nothing else)
-    and continues the unit in training from its last save (every minute, :mod:`.sequence_training`)."""
+    """Checkpoint of finished (task, model, seed) units (:class:`.UnitResults`): score,
+    training time, parameters and final loss, saved after each unit; a resumed run skips the
+    units already done and continues the unit in training from its last save (every minute,
+    :mod:`.sequence_training`)."""
 
     FIELDS = ("score", "solved", "train_s", "params", "final_loss", "baseline")
 
     def __init__(self, path, p: dict) -> None:
-        from synaptica.engine.checkpoints import run_settings
+        from synaptica.experiments.unit_results import UnitResults
 
-        self.path = None if path is None else Path(path)
-        self.settings = run_settings({"experiment": "elm", **p})
         self.units = [f"{task}.{kind}.{p['seed'] + i}" for task in _tasks(p) for kind in p["models"]
                       for i in range(p["n_seeds"])]
-        self.done: dict[str, np.ndarray] = {}
-        if self.path is not None and self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        from synaptica.engine.checkpoints import Fields, check_settings, read_checkpoint
-
-        arrays = read_checkpoint(self.path)
-        check_settings(self.path, arrays, self.settings)
-        fields = Fields(self.path, arrays)
-        fields.only({"tag"} | set(self.units))
-        for unit in self.units:
-            if unit in arrays:
-                self.done[unit] = fields.get(unit, np.float64, shape=(len(self.FIELDS),), low=0.0)
+        self.store = UnitResults(path, {"experiment": "elm", **p}, {u: (len(self.FIELDS),) for u in self.units},
+                                 low=0.0)
 
     def partial(self, unit: str) -> TrainingCheckpoint:
         """Where the unit in training saves its position (``<checkpoint>.<unit>.npz``; none
         without a checkpoint): tied to the run's settings and the unit."""
-        path = None if self.path is None else self.path.with_name(f"{self.path.name}.{unit}.npz")
-        return TrainingCheckpoint(path, {**self.settings, "unit": unit})
+        return TrainingCheckpoint(self.store.partial_path(unit), {**self.store.settings, "unit": unit})
 
     def get(self, unit: str) -> dict | None:
-        return None if unit not in self.done else dict(zip(self.FIELDS, map(float, self.done[unit])))
+        values = self.store.get(unit)
+        return None if values is None else dict(zip(self.FIELDS, map(float, values)))
 
     def save(self, unit: str, values: dict) -> None:
-        from synaptica.engine.checkpoints import encode_settings
-
-        self.done[unit] = np.array([values[k] for k in self.FIELDS], dtype=np.float64)
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, tag=np.array(encode_settings(self.settings)), **self.done)
-        tmp.replace(self.path)
+        self.store.save(**{unit: [values[k] for k in self.FIELDS]})
 
 
 def run_elm(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:

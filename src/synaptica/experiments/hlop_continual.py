@@ -73,21 +73,28 @@ SCHEMA = {
     "n_test": Field(int, 0, "test images per task (0: the other 397 digits, 2000 MNIST)", minimum=0, maximum=10**7),
     "hidden": Field(list[int], [100, 100], "hidden LIF layer widths (paper: [800, 800])", minimum=1, maximum=10**5,
                     max_length=8),
-    "n_steps": Field(int, 20, "time steps per image (constant input current)", minimum=1, maximum=10**4),
-    "beta": Field(float, 0.95, "membrane decay per step", minimum=0.0, maximum=1.0, exclusive_minimum=True,
-                  exclusive_maximum=True),
-    "threshold": Field(float, 0.3, "firing threshold (input-current units; paper Vth 0.3)", minimum=0.0,
-                       maximum=100.0, exclusive_minimum=True),
+    "n_steps": Field(int, 6, "time steps per image (constant input current; paper's BPTT script: 6)", minimum=1,
+                     maximum=10**4),
+    "beta": Field(float, 0.5, "membrane decay per step (paper: tau = 2 steps, beta = 1 - 1/tau)", minimum=0.0,
+                  maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
+    "threshold": Field(float, 2.0, "firing threshold in input-current units (paper: 1 on a half-weighted input, "
+                       "i.e. 2 here)", minimum=0.0, maximum=100.0, exclusive_minimum=True),
+    "reset": Field(str, "zero", "membrane reset after a spike (paper: to zero)", choices=("zero", "subtract")),
+    "readout": Field(str, "rate", "class scores: 'rate' (paper: non-spiking readout, the output layer's input "
+                     "current averaged over the steps) or 'spike_count' (spikes of an output LIF layer)",
+                     choices=("rate", "spike_count")),
+    "standardise": Field(bool, True, "shift and scale the pixels by the training images' mean and std (paper: "
+                         "MNIST's 0.1307 / 0.3081)"),
     "epochs_per_task": Field(int, 3, "SGD passes over each task's training images (paper: 1 on 60000)", minimum=1,
                              maximum=10**4),
     "batch_size": Field(int, 64, "minibatch size (paper: 64)", minimum=1, maximum=10**6),
-    "lr": Field(float, 0.003, "SGD learning rate (paper: 0.1 on rate logits; ours are spike counts)", minimum=0.0,
-                maximum=10.0, exclusive_minimum=True),
+    "lrs": Field(list[float], [0.1], "SGD learning rates to choose from on validation images by the first "
+                 "task's fine-tuning accuracy (one value: used as is; paper: 0.1)", minimum=0.0, maximum=10.0, exclusive_minimum=True, max_length=20),
     "ewc_lambdas": Field(list[float], [1.0, 3.0, 10.0, 30.0, 100.0, 1000.0], "EWC penalty strengths to choose from "
                          "on validation images (one value: used as is)", minimum=0.0, maximum=1e9, max_length=20),
     "select_tasks": Field(int, 10, "tasks of the EWC lambda-selection run (capped at n_tasks)", minimum=2,
                           maximum=10),
-    "val_fraction": Field(float, 0.15, "share of the first seed's training images held out to select lambda",
+    "val_fraction": Field(float, 0.15, "share of the first seed's training images held out to select lr and lambda",
                           minimum=0.0, maximum=0.9, exclusive_minimum=True),
     "fisher_samples": Field(int, 200, "training images per task for EWC's diagonal Fisher", minimum=1,
                             maximum=10**6),
@@ -153,6 +160,7 @@ def _check_budget(p: dict) -> str | None:
     passes = 2 * len(SEQUENTIAL) * p["epochs_per_task"]  # three sequential methods + the joint run (same images)
     work = float(p["n_seeds"]) * passes * p["n_tasks"] * n_train * p["n_steps"] * weights * 3
     work += 2.0 * len(p["ewc_lambdas"]) * p["epochs_per_task"] * p["select_tasks"] * n_train * p["n_steps"] * weights * 3
+    work += 2.0 * len(p["lrs"]) * p["epochs_per_task"] * n_train * p["n_steps"] * weights * 3
     return first_problem(
         check_memory("n_train", f"{p['n_tasks']} tasks x {n_train + n_test} images x {widths[0]} pixels plus "
                      f"activations of {p['n_steps']} steps", data_bytes + activations + 16 * weights),
@@ -162,17 +170,18 @@ def _check_budget(p: dict) -> str | None:
 
 
 def _check_ewc(p: dict) -> str | None:
-    if not p["ewc_lambdas"]:
-        return "key 'ewc_lambdas': give at least one EWC penalty strength"
+    for key, what in (("lrs", "learning rate"), ("ewc_lambdas", "EWC penalty strength")):
+        if not p[key]:
+            return f"key '{key}': give at least one {what}"
     n_train = _split(p)[0]
-    if len(p["ewc_lambdas"]) > 1 and n_train - _n_val(p["val_fraction"], n_train) < 1:
+    if max(len(p["lrs"]), len(p["ewc_lambdas"])) > 1 and n_train - _n_val(p["val_fraction"], n_train) < 1:
         return (f"key 'val_fraction': {p['val_fraction']:g} of {n_train} training images leaves none to train the "
-                "EWC selection run")
+                "selection runs")
     return None
 
 
 def _n_val(fraction: float, n_train: int) -> int:
-    """Validation images held out of ``n_train`` for the EWC selection (at least one)."""
+    """Validation images held out of ``n_train`` for the lr and EWC selections (at least one)."""
     return max(1, int(round(fraction * n_train)))
 
 
@@ -180,7 +189,8 @@ def _n_val(fraction: float, n_train: int) -> int:
 
 def load_tasks(p: dict, seed: int) -> dict:
     """One seed's tasks: ``x_train (n, P)``, ``y_train``, ``x_test``, ``y_test`` (unpermuted,
-    in [0, 1]) and ``perms`` (n_tasks, P): task k shows ``x[:, perms[k]]``."""
+    in [0, 1], or standardised with ``standardise``) and ``perms`` (n_tasks, P): task k shows
+    ``x[:, perms[k]]``."""
     from synaptica.datasets import load_images
 
     source = MNIST_DIR if p["data"] == "mnist" else p["data"]
@@ -200,6 +210,9 @@ def load_tasks(p: dict, seed: int) -> dict:
     order = rng.permutation(len(images)) if _kind(p["data"]) == "digits" else np.arange(len(images))
     train, test = order[:n_train], order[len(images) - n_test:]
     perms = np.stack([rng.permutation(images.shape[1]) for _ in range(p["n_tasks"])])
+    if p["standardise"]:  # one mean and std over all training pixels (a permutation changes neither)
+        mean, std = images[train].mean(), images[train].std()
+        images = (images - mean) / (std if std > 0 else 1.0)
     as_x = partial(torch.as_tensor, dtype=torch.float32)
     return {"x_train": as_x(images[train]), "y_train": torch.as_tensor(labels[train]),
             "x_test": as_x(images[test]), "y_test": torch.as_tensor(labels[test]), "perms": torch.as_tensor(perms)}
@@ -208,10 +221,16 @@ def load_tasks(p: dict, seed: int) -> dict:
 # ------------------------------------------------------------------------------ training
 
 def make_model(p: dict, n_in: int, generator: torch.Generator):
-    """Bias-free LIF MLP ``n_in - hidden - 10`` (as the paper's), weights uniform +-1/sqrt(fan_in)."""
-    from synaptica.training.layers import SpikingMLP
+    """Bias-free LIF MLP ``n_in - hidden - 10`` (as the paper's), weights uniform +-1/sqrt(fan_in).
+    With ``readout = "rate"`` the output layer does not spike: its input current is the class
+    score (:func:`class_scores`), as in the authors' network."""
+    from synaptica.training.layers import LeakyReadout, SpikingMLP
 
-    model = SpikingMLP([n_in, *p["hidden"], 10], bias=False, beta=p["beta"], threshold=p["threshold"])
+    model = SpikingMLP([n_in, *p["hidden"], 10], bias=False, beta=p["beta"], threshold=p["threshold"],
+                       reset=p["reset"])
+    if p["readout"] == "rate":
+        model.layers[-1] = LeakyReadout(p["hidden"][-1], 10, beta=0.0, bias=False, name="readout")
+    model.readout = p["readout"]
     with torch.no_grad():
         for layer in model.layers:
             w = layer.linear.weight
@@ -220,15 +239,21 @@ def make_model(p: dict, n_in: int, generator: torch.Generator):
 
 
 def _encode(x: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """(B, P) intensities -> (T, B, P): a constant input current, as the paper feeds images."""
+    """(B, P) pixels -> (T, B, P): a constant input current, as the paper feeds images."""
     return x.unsqueeze(0).expand(n_steps, *x.shape)
+
+
+def class_scores(model, x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """Logits (B, 10) of images ``x`` (B, P): the readout current averaged over the ``n_steps``
+    steps (``readout = "rate"``) or the output layer's spike counts (``"spike_count"``)."""
+    out = model(_encode(x, n_steps))
+    return out.mean(0) if model.readout == "rate" else out.sum(0)
 
 
 def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, project=None) -> None:
     """SGD on the spike-count cross-entropy; ``project()`` edits the gradients before each step,
     ``after_step(model)`` edits the weights after it. Non-finite losses or weights raise NonFiniteError."""
     from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
-    from synaptica.training.losses import spike_count_cross_entropy
 
     params = [q for q in model.parameters() if q.requires_grad]
     optimiser = torch.optim.SGD(params, lr=p["lr"])
@@ -236,7 +261,7 @@ def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, proj
         order = torch.randperm(len(x), generator=generator)
         for step, start in enumerate(range(0, len(x), p["batch_size"])):
             idx = order[start:start + p["batch_size"]]
-            loss = spike_count_cross_entropy(model(_encode(x[idx], p["n_steps"])), y[idx])
+            loss = torch.nn.functional.cross_entropy(class_scores(model, x[idx], p["n_steps"]), y[idx])
             require_finite_loss(loss, experiment="hlop-continual", phase=phase, epoch=epoch, step=step)
             optimiser.zero_grad()
             loss.backward()
@@ -252,8 +277,8 @@ def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, proj
 def accuracy(model, x, y, n_steps: int) -> float:
     correct = 0
     for start in range(0, len(x), 500):
-        counts = model(_encode(x[start:start + 500], n_steps)).sum(0)
-        correct += int((counts.argmax(1) == y[start:start + 500]).sum())
+        scores = class_scores(model, x[start:start + 500], n_steps)
+        correct += int((scores.argmax(1) == y[start:start + 500]).sum())
     return correct / len(x)
 
 
@@ -312,7 +337,7 @@ class EWC:
         fisher = [torch.zeros_like(q) for q in params]
         idx = torch.randperm(len(x), generator=generator)[:n_samples]
         for i in idx.tolist():
-            log_p = torch.log_softmax(model(_encode(x[i:i + 1], n_steps)).sum(0)[0], dim=0)  # (C,)
+            log_p = torch.log_softmax(class_scores(model, x[i:i + 1], n_steps)[0], dim=0)  # (C,)
             c = int(torch.multinomial(log_p.detach().exp(), 1, generator=generator))
             for f, g in zip(fisher, torch.autograd.grad(log_p[c], params)):
                 f += g ** 2
@@ -396,48 +421,120 @@ def acc_bwt(R: np.ndarray) -> tuple[float, float]:
     return float(last.mean()), float(np.mean(last[:-1] - np.diag(R)[:-1]))
 
 
-def select_ewc_lambda(p: dict, seed: int, tick) -> tuple[float, dict[float, float]]:
+def _validation_tasks(p: dict, seed: int, n_tasks: int) -> dict:
+    """The first ``n_tasks`` tasks of ``seed`` with ``val_fraction`` of the training images
+    held out as their test images (the selections never see the test images)."""
+    d = load_tasks(p, seed)
+    n_val = _n_val(p["val_fraction"], len(d["x_train"]))
+    return {"x_train": d["x_train"][n_val:], "y_train": d["y_train"][n_val:], "x_test": d["x_train"][:n_val],
+            "y_test": d["y_train"][:n_val], "perms": d["perms"][:n_tasks]}
+
+
+def _select(grid: list[float], score, store, prefix: str, skipped) -> tuple[float, dict[float, float]]:
+    """The grid value with the best validation ``score(value)`` (ties: the smaller value); each
+    score is a unit of ``store`` (key ``<prefix><value>``; ``skipped()`` reports a finished
+    one as progress). One value: used as is, no run."""
+    grid = sorted(set(grid))
+    if len(grid) == 1:
+        return grid[0], {}
+    scores = {}
+    for value in grid:
+        key = f"{prefix}{value:g}"
+        if store.get(key) is None:
+            store.save(**{key: [score(value)]})
+        else:
+            skipped()
+        scores[value] = float(store.get(key)[0])
+    return max(grid, key=lambda v: (scores[v], -v)), scores
+
+
+def select_lr(p: dict, seed: int, tick, store) -> tuple[float, dict[float, float]]:
+    """SGD learning rate from ``lrs``: fine-tuning learns the first task of ``seed`` on the
+    training images minus the held-out ``val_fraction``, scored by its accuracy on them. The
+    same rate then serves every method (as in the paper), so the choice favours none of them."""
+    d = _validation_tasks(p, seed, 1) if len(set(p["lrs"])) > 1 else None
+    initial = make_model(p, N_PIXELS[_kind(p["data"])], torch.Generator().manual_seed(seed))
+    return _select(p["lrs"], lambda lr: run_sequential("finetune", initial, d, dict(p, n_tasks=1, lr=lr), seed,
+                                                       tick)["R"][0, 0], store, "select.lr", tick)
+
+
+def select_ewc_lambda(p: dict, seed: int, tick, store) -> tuple[float, dict[float, float]]:
     """EWC's lambda from the grid ``ewc_lambdas``: each value trains EWC on the first
     ``select_tasks`` tasks of ``seed`` with ``val_fraction`` of the training images held out;
     the value with the best final validation ACC wins (ties: the smaller lambda). The test
     images are never used. Returns (lambda, {lambda: validation ACC}); one value: no run."""
-    grid = sorted(set(p["ewc_lambdas"]))
-    if len(grid) == 1:
-        return grid[0], {}
-    d = load_tasks(p, seed)
-    n_val = _n_val(p["val_fraction"], len(d["x_train"]))
     k = min(p["select_tasks"], p["n_tasks"])
-    held_out = {"x_train": d["x_train"][n_val:], "y_train": d["y_train"][n_val:], "x_test": d["x_train"][:n_val],
-                "y_test": d["y_train"][:n_val], "perms": d["perms"][:k]}
-    initial = make_model(p, d["x_train"].shape[1], torch.Generator().manual_seed(seed))
-    scores = {}
-    for strength in grid:
-        R = run_sequential("ewc", initial, held_out, dict(p, n_tasks=k, ewc_lambda=strength), seed, tick)["R"]
-        scores[strength] = acc_bwt(R)[0]
-    return max(grid, key=lambda s: (scores[s], -s)), scores
+    d = _validation_tasks(p, seed, k) if len(set(p["ewc_lambdas"])) > 1 else None
+    initial = make_model(p, N_PIXELS[_kind(p["data"])], torch.Generator().manual_seed(seed))
+    return _select(p["ewc_lambdas"], lambda strength: acc_bwt(run_sequential(
+        "ewc", initial, d, dict(p, n_tasks=k, ewc_lambda=strength), seed, tick)["R"])[0], store, "select.ewc", partial(tick, k))
 
 
-def run_seed(p: dict, seed: int, tick) -> dict:
+def _n_raster(p: dict) -> int:
+    """Test images of the first task shown in the spike raster."""
+    return min(10, _split(p)[1] or len(load_tasks(p, p["seed"])["x_test"]))
+
+
+def run_seed(p: dict, seed: int, tick, store) -> dict:
+    """Every method on one seed's tasks; each method is a unit of ``store`` (skipped when done).
+    Returns the accuracy matrices ``R_<m>``, ACC, BWT, learning accuracies and HLOP's extras."""
     d = load_tasks(p, seed)
     initial = make_model(p, d["x_train"].shape[1], torch.Generator().manual_seed(seed))
     out: dict = {}
     for method in SEQUENTIAL:
-        result = run_sequential(method, initial, d, p, seed, tick)
-        out[f"R_{method}"] = result["R"]
-        out[f"acc_{method}"], out[f"bwt_{method}"] = acc_bwt(result["R"])
-        out[f"lacc_{method}"] = learning_accuracy(result["R"])
-        if method == "hlop":
-            out["lateral"], out["hebbian_orthonormality_error"] = result["lateral"], result["orthonormality"]
-            out["hlop_model"] = result["model"]
-    joint = copy.deepcopy(initial)
-    x_all = torch.cat([d["x_train"][:, perm] for perm in d["perms"]])
-    y_all = d["y_train"].repeat(p["n_tasks"])
-    train_sgd(joint, x_all, y_all, p, torch.Generator().manual_seed(1000 * seed + 99), "multitask")
-    out["acc_multitask"] = float(np.mean([accuracy(joint, d["x_test"][:, perm], d["y_test"], p["n_steps"])
-                                          for perm in d["perms"]]))
+        if store.get(f"{method}.{seed}.R") is None:
+            result = run_sequential(method, initial, d, p, seed, tick)
+            extras = {}
+            if method == "hlop":
+                extras = {f"hlop.{seed}.lateral": result["lateral"],
+                          f"hlop.{seed}.orthonormality": [result["orthonormality"]]}
+                if seed == p["seed"]:
+                    extras[f"raster.{seed}"] = hidden_spikes(result["model"], d["x_test"][:_n_raster(p), d["perms"][0]],
+                                                             p["n_steps"])
+            store.save(**{f"{method}.{seed}.R": result["R"]}, **extras)
+        else:
+            tick(p["n_tasks"])  # a finished unit counts as progress too
+        R = store.get(f"{method}.{seed}.R")
+        out[f"R_{method}"] = R
+        out[f"acc_{method}"], out[f"bwt_{method}"] = acc_bwt(R)
+        out[f"lacc_{method}"] = learning_accuracy(R)
+    out["lateral"] = [int(c) for c in store.get(f"hlop.{seed}.lateral")]
+    out["hebbian_orthonormality_error"] = float(store.get(f"hlop.{seed}.orthonormality")[0])
+    if store.get(f"multitask.{seed}.acc") is None:
+        joint = copy.deepcopy(initial)
+        x_all = torch.cat([d["x_train"][:, perm] for perm in d["perms"]])
+        y_all = d["y_train"].repeat(p["n_tasks"])
+        train_sgd(joint, x_all, y_all, p, torch.Generator().manual_seed(1000 * seed + 99), "multitask")
+        store.save(**{f"multitask.{seed}.acc": [accuracy(joint, d["x_test"][:, perm], d["y_test"], p["n_steps"])
+                                                for perm in d["perms"]]})
+    out["acc_multitask"] = float(np.mean(store.get(f"multitask.{seed}.acc")))
     tick()
-    out["first_test"] = d["x_test"][:10, d["perms"][0]]
     return out
+
+
+@torch.no_grad()
+def hidden_spikes(model, x: torch.Tensor, n_steps: int) -> np.ndarray:
+    """Spikes of every hidden neuron for images ``x`` (n, P): (n_steps, n, sum(hidden))."""
+    model.keep_hidden = True
+    model(_encode(x, n_steps))
+    spikes = torch.cat(model.hidden_spikes[:-1], dim=2).numpy()
+    model.keep_hidden = False
+    return spikes
+
+
+def unit_shapes(p: dict) -> dict[str, tuple[int, ...]]:
+    """Every unit result a run writes (:class:`.UnitResults`) and its shape."""
+    n = p["n_tasks"]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for key, prefix in (("lrs", "select.lr"), ("ewc_lambdas", "select.ewc")):
+        if len(set(p[key])) > 1:
+            shapes.update({f"{prefix}{v:g}": (1,) for v in set(p[key])})
+    for seed in range(p["seed"], p["seed"] + p["n_seeds"]):
+        shapes.update({f"{m}.{seed}.R": (n, n) for m in SEQUENTIAL})
+        shapes.update({f"hlop.{seed}.lateral": (len(p["hidden"]) + 1,), f"hlop.{seed}.orthonormality": (1,),
+                       f"multitask.{seed}.acc": (n,)})
+    shapes[f"raster.{p['seed']}"] = (p["n_steps"], _n_raster(p), sum(p["hidden"]))
+    return shapes
 
 
 # ------------------------------------------------------------------------------ reporting
@@ -498,37 +595,39 @@ def plot_bars(metrics: dict, path: Path) -> None:
     _save(fig, path)
 
 
-def run_hlop_continual(p: dict, progress: ProgressCallback | None = None) -> ExperimentResult:
+def run_hlop_continual(p: dict, progress: ProgressCallback | None = None, checkpoint=None) -> ExperimentResult:
+    """The selections, then every seed; each finished unit (a selection run, a method on a
+    seed) is kept in ``checkpoint`` so that an interrupted run resumes after it."""
+    from synaptica.analysis._threads import limit_threads
+    from synaptica.experiments.unit_results import UnitResults
+
     t0 = time.perf_counter()
-    n_grid = len(set(p["ewc_lambdas"]))
-    selection_tasks = n_grid * min(p["select_tasks"], p["n_tasks"]) if n_grid > 1 else 0
+    store = UnitResults(checkpoint, {"experiment": "hlop-continual", **p}, unit_shapes(p), low=0.0)
+    n_lrs, n_lambdas = len(set(p["lrs"])), len(set(p["ewc_lambdas"]))
+    selection_tasks = (n_lrs if n_lrs > 1 else 0) + (n_lambdas * min(p["select_tasks"], p["n_tasks"])
+                                                     if n_lambdas > 1 else 0)
     total, done = p["n_seeds"] * (len(SEQUENTIAL) * p["n_tasks"] + 1) + selection_tasks, [0]
 
-    def tick() -> None:
-        done[0] += 1
+    def tick(count: int = 1) -> None:
+        done[0] += count
         if progress is not None:
             progress(done[0], total)
-
-    from synaptica.analysis._threads import limit_threads
 
     # digits-sized layers: a wider thread pool costs more than it computes (cf. brain-modes)
     n_threads = 1 if max([N_PIXELS[_kind(p["data"])], *p["hidden"]]) <= 256 else torch.get_num_threads()
     with limit_threads(n_threads):
-        strength, scores = select_ewc_lambda(p, p["seed"], tick)
-        per_seed = [run_seed(dict(p, ewc_lambda=strength), p["seed"] + k, tick) for k in range(p["n_seeds"])]
-        first = per_seed[0]
-        model = first["hlop_model"]
-        model.keep_hidden = True
-        with torch.no_grad():
-            model(_encode(first["first_test"], p["n_steps"]))
-        hidden = torch.cat(model.hidden_spikes[:-1], dim=2)  # (T, 10 images, sum(hidden))
-        model.keep_hidden = False
+        lr, lr_scores = select_lr(p, p["seed"], tick, store)
+        strength, scores = select_ewc_lambda(dict(p, lr=lr), p["seed"], tick, store)
+        per_seed = [run_seed(dict(p, lr=lr, ewc_lambda=strength), p["seed"] + k, tick, store)
+                    for k in range(p["n_seeds"])]
     metrics = summarise(per_seed)
-    metrics["ewc_lambda"] = strength
-    for value, score in scores.items():
-        metrics[f"ewc_val_acc_lambda{value:g}".replace("+", "")] = score
+    metrics["lr"], metrics["ewc_lambda"] = lr, strength
+    for prefix, grid in (("lr_val_acc_lr", lr_scores), ("ewc_val_acc_lambda", scores)):
+        for value, score in grid.items():
+            metrics[f"{prefix}{value:g}".replace("+", "")] = score
     metrics["run_s"] = time.perf_counter() - t0
-    steps, images, ids = np.nonzero(hidden.numpy())
+    hidden = store.get(f"raster.{p['seed']}")  # (T, images, sum(hidden))
+    steps, images, ids = np.nonzero(hidden)
     times = images * p["n_steps"] + steps + 0.5  # images one after another, 1 ms per step
     edges = np.cumsum([0, *p["hidden"]])
     groups = {f"hidden{i + 1}": (int(a), int(b)) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))}
