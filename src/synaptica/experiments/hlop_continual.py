@@ -89,7 +89,8 @@ SCHEMA = {
                              maximum=10**4),
     "batch_size": Field(int, 64, "minibatch size (paper: 64)", minimum=1, maximum=10**6),
     "lrs": Field(list[float], [0.1], "SGD learning rates to choose from on validation images by the first "
-                 "task's fine-tuning accuracy (one value: used as is; paper: 0.1)", minimum=0.0, maximum=10.0, exclusive_minimum=True, max_length=20),
+                 "task's fine-tuning accuracy (one value: used as is; paper: 0.1)", minimum=0.0, maximum=10.0,
+                 exclusive_minimum=True, max_length=20),
     "ewc_lambdas": Field(list[float], [1.0, 3.0, 10.0, 30.0, 100.0, 1000.0], "EWC penalty strengths to choose from "
                          "on validation images (one value: used as is)", minimum=0.0, maximum=1e9, max_length=20),
     "select_tasks": Field(int, 10, "tasks of the EWC lambda-selection run (capped at n_tasks)", minimum=2,
