@@ -6,8 +6,9 @@ continual learning of spiking neural networks", ICLR 2024 (mechanism:
 ``spiking_train_pmnist.py``): ``n_tasks`` = 10 tasks, each the same images under its own
 fixed random pixel permutation (the first task permuted too), one shared 10-way classifier
 (domain-incremental), a bias-free LIF MLP ``pixels - hidden - hidden - 10`` (paper: 800,
-800), images fed as a constant input current for ``n_steps`` = 20 steps, plain SGD (lr 0.1,
-batch 64). Lateral neurons per layer: 80 / 200 / 100 for the first task (image input, first
+800), images standardised by the training pixels' mean and std and fed as a constant input
+current for ``n_steps`` = 20 steps, a non-spiking readout whose weighted rate is the class
+score (:func:`class_scores`), cross-entropy, plain SGD (lr 0.1, batch 64, one epoch per task). Lateral neurons per layer: 80 / 200 / 100 for the first task (image input, first
 hidden, second hidden), then 70 per layer and task, 20 fewer every third task (70, 70, 50,
 50, 50, 30, ...), scaled by the layer width over the paper's (784, 800, 800) and by
 ``lateral_scale``; Hebbian rates 1e-3 (input) and 1e-2 (hidden), momentum 0.9, 5
@@ -32,8 +33,15 @@ with ``_std`` (sample std); ``acc_multitask``; ``lateral_neurons_layer<l>``; ``e
 seed's final HLOP network on ten test images of the first task, one image after another (1 ms per step).
 
 Departures from the paper: (1) surrogate-gradient BPTT through the project's LIF layers
-(``beta`` 0.95 per step, threshold ``threshold``) and a cross-entropy on output spike counts,
-instead of DSR training with a non-spiking weighted-rate readout; (2) the lateral neurons
+instead of DSR (differentiation on spike representation) training. The neuron keeps the
+paper's settings in this form: decay ``beta`` = exp(-dt / tau) = exp(-0.05) per step,
+threshold 0.3 in units of one input spike's weight (the paper's neuron fires at
+alpha Vth = 0.09 on a (1 - beta)-weighted input of spikes of size Vth / dt = 6, which is
+the same ratio), pixels as a current of ``input_scale`` = 0.163 per unit (the same
+conversion for the first layer). The paper's neuron subtracts Vth after a spike, 3.3 times
+its firing level; here the threshold is subtracted. The paper also trains the threshold;
+here it is fixed. ``lrs`` may list several rates, then the first
+task's validation accuracy picks one (:func:`select_lr`); (2) the lateral neurons
 learn after each task, over ``hebb_epochs`` passes of the task's training activity, rather
 than alongside the task's SGD epoch (same rule and rates; the subspace is learnt on the
 final representation); (3) the projection uses an orthonormalised basis of the lateral
@@ -73,16 +81,18 @@ SCHEMA = {
     "n_test": Field(int, 0, "test images per task (0: the other 397 digits, 2000 MNIST)", minimum=0, maximum=10**7),
     "hidden": Field(list[int], [100, 100], "hidden LIF layer widths (paper: [800, 800])", minimum=1, maximum=10**5,
                     max_length=8),
-    "n_steps": Field(int, 6, "time steps per image (constant input current; paper's BPTT script: 6)", minimum=1,
-                     maximum=10**4),
-    "beta": Field(float, 0.5, "membrane decay per step (paper: tau = 2 steps, beta = 1 - 1/tau)", minimum=0.0,
+    "n_steps": Field(int, 20, "time steps per image (constant input current; paper: 20)", minimum=1, maximum=10**4),
+    "beta": Field(float, 0.95, "membrane decay per step (paper: exp(-dt / tau) = exp(-0.05))", minimum=0.0,
                   maximum=1.0, exclusive_minimum=True, exclusive_maximum=True),
-    "threshold": Field(float, 2.0, "firing threshold in input-current units (paper: 1 on a half-weighted input, "
-                       "i.e. 2 here)", minimum=0.0, maximum=100.0, exclusive_minimum=True),
-    "reset": Field(str, "zero", "membrane reset after a spike (paper: to zero)", choices=("zero", "subtract")),
-    "readout": Field(str, "rate", "class scores: 'rate' (paper: non-spiking readout, the output layer's input "
-                     "current averaged over the steps) or 'spike_count' (spikes of an output LIF layer)",
+    "threshold": Field(float, 0.3, "firing threshold in units of one input spike's weight (paper: Vth 0.3)",
+                       minimum=0.0, maximum=100.0, exclusive_minimum=True),
+    "reset": Field(str, "subtract", "membrane reset after a spike (paper: subtract)", choices=("subtract", "zero")),
+    "readout": Field(str, "rate", "class scores: 'rate' (paper: non-spiking readout, the weighted rate of the "
+                     "output layer's input current) or 'spike_count' (spikes of an output LIF layer)",
                      choices=("rate", "spike_count")),
+    "input_scale": Field(float, 0.163, "input current per unit of (standardised) pixel (paper: its first layer "
+                         "fires at 0.3 Vth on a (1 - beta)-weighted input, i.e. 0.163 here)", minimum=0.0,
+                         maximum=1e3, exclusive_minimum=True),
     "standardise": Field(bool, True, "shift and scale the pixels by the training images' mean and std (paper: "
                          "MNIST's 0.1307 / 0.3081)"),
     "epochs_per_task": Field(int, 3, "SGD passes over each task's training images (paper: 1 on 60000)", minimum=1,
@@ -214,6 +224,7 @@ def load_tasks(p: dict, seed: int) -> dict:
     if p["standardise"]:  # one mean and std over all training pixels (a permutation changes neither)
         mean, std = images[train].mean(), images[train].std()
         images = (images - mean) / (std if std > 0 else 1.0)
+    images = images * p["input_scale"]
     as_x = partial(torch.as_tensor, dtype=torch.float32)
     return {"x_train": as_x(images[train]), "y_train": torch.as_tensor(labels[train]),
             "x_test": as_x(images[test]), "y_test": torch.as_tensor(labels[test]), "perms": torch.as_tensor(perms)}
@@ -230,7 +241,7 @@ def make_model(p: dict, n_in: int, generator: torch.Generator):
     model = SpikingMLP([n_in, *p["hidden"], 10], bias=False, beta=p["beta"], threshold=p["threshold"],
                        reset=p["reset"])
     if p["readout"] == "rate":
-        model.layers[-1] = LeakyReadout(p["hidden"][-1], 10, beta=0.0, bias=False, name="readout")
+        model.layers[-1] = LeakyReadout(p["hidden"][-1], 10, beta=p["beta"], bias=False, name="readout")
     model.readout = p["readout"]
     with torch.no_grad():
         for layer in model.layers:
@@ -245,10 +256,16 @@ def _encode(x: torch.Tensor, n_steps: int) -> torch.Tensor:
 
 
 def class_scores(model, x: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """Logits (B, 10) of images ``x`` (B, P): the readout current averaged over the ``n_steps``
-    steps (``readout = "rate"``) or the output layer's spike counts (``"spike_count"``)."""
+    """Logits (B, 10) of images ``x`` (B, P). ``readout = "rate"``: the paper's weighted rate,
+    ``sum_t beta^(T-1-t) c_t / sum_t beta^(T-1-t)`` of the readout's input current ``c_t`` (the
+    final state of a leaky integrator of decay ``beta``, normalised; DSR's
+    ``weight_rate_spikes`` with ``beta = exp(-dt / tau)``); ``"spike_count"``: the output
+    layer's spike counts."""
     out = model(_encode(x, n_steps))
-    return out.mean(0) if model.readout == "rate" else out.sum(0)
+    if model.readout != "rate":
+        return out.sum(0)
+    beta = model.layers[-1].beta
+    return out[-1] * ((1 - beta) / (1 - beta ** n_steps))
 
 
 def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, project=None) -> None:
