@@ -3,16 +3,16 @@
 After Xiao, Meng, Zhang, He & Lin (2024), "Hebbian learning based orthogonal projection for
 continual learning of spiking neural networks", ICLR 2024 (mechanism:
 :mod:`synaptica.training.hlop`). Protocol of the paper's PMNIST experiment (authors' code,
-``spiking_train_pmnist.py``): ``n_tasks`` = 10 tasks, each the same images under its own
-fixed random pixel permutation (the first task permuted too), one shared 10-way classifier
-(domain-incremental), a bias-free LIF MLP ``pixels - hidden - hidden - 10`` (paper: 800,
-800), images standardised by the training pixels' mean and std and fed as a constant input
-current for ``n_steps`` = 20 steps, a non-spiking readout whose weighted rate is the class
-score (:func:`class_scores`), cross-entropy, plain SGD (lr 0.1, batch 64, one epoch per
-task). Lateral neurons per layer: 80 / 200 / 100 for the first task (image input, first hidden, second hidden), then 70 per layer and task, 20 fewer every third task (70, 70, 50,
-50, 50, 30, ...), scaled by the layer width over the paper's (784, 800, 800) and by
-``lateral_scale``; Hebbian rates 1e-3 (input) and 1e-2 (hidden), momentum 0.9, 5
-iterations per batch.
+``spiking_train_pmnist.py``): ``n_tasks`` = 10 tasks, each the same images under its own fixed
+random pixel permutation (the first task permuted too), one shared 10-way classifier
+(domain-incremental), a bias-free LIF MLP ``pixels - hidden - hidden - 10`` (paper: 800, 800),
+images standardised by the training pixels' mean and std and fed as a constant input current
+for ``n_steps`` = 20 steps, a non-spiking readout whose weighted rate is the class score
+(:func:`class_scores`), cross-entropy, plain SGD (lr 0.1, batch 64, one epoch per task).
+Lateral neurons per layer: 80 / 200 / 100 for the first task (image input, first hidden, second
+hidden), then 70 per layer and task, 20 fewer every third task (70, 70, 50, 50, 50, 30, ...),
+scaled by the layer width over the paper's (784, 800, 800) and by ``lateral_scale``; Hebbian
+rates 1e-3 (input) and 1e-2 (hidden), momentum 0.9, 5 iterations per batch.
 
 Methods, from the same initial weights per seed: ``finetune`` (plain sequential SGD),
 ``ewc`` (:class:`EWC`: Kirkpatrick et al. 2017, one penalty per finished task with the
