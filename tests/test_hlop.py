@@ -62,6 +62,13 @@ def test_new_neurons_learn_what_frozen_ones_leave_out():
     s.freeze()
     # together: the whole 6-d principal subspace, the new neurons spanning what the old ones miss
     assert s.basis().shape[1] == 6 and _largest_principal_angle(s.basis(), top) < 0.1
+    # the frozen subspace holds the low-rank data's energy (all but the 0.1-std noise in 24
+    # other directions: 1 - 24 * 0.01 / (sum of the 6 variances 9..4 + 0.3) ~ 0.995), and none
+    # of data orthogonal to it
+    assert 0.98 < s.captured_energy(x) <= 1.0
+    other = torch.randn(100, 30, dtype=torch.float64)
+    other -= other @ s.basis() @ s.basis().T
+    assert s.captured_energy(other) < 1e-12
 
 
 def test_projected_update_is_orthogonal_to_the_subspace():

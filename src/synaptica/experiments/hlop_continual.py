@@ -29,7 +29,9 @@ forgetting), and the learning accuracy ``lacc_<m> = mean_j R[j, j]`` (Riemer et 
 plasticity, how well each task is learnt when it is trained), means over ``n_seeds`` seeds
 with ``_std`` (sample std); ``acc_multitask``; ``lateral_neurons_layer<l>``; ``ewc_lambda``
 (the selected strength) and ``ewc_val_acc_lambda<value>`` (validation ACC of each grid value);
-``hebbian_orthonormality_error`` (max |U U^T - I| of the raw lateral weights). Spikes: the hidden neurons of the first
+``hebbian_orthonormality_error`` (max |U U^T - I| of the raw lateral weights);
+``hlop_captured_energy_layer<l>`` (share of a finished task's layer input inside the protected
+subspace, mean over tasks and seeds: the rest is exposed to later updates). Spikes: the hidden neurons of the first
 seed's final HLOP network on ten test images of the first task, one image after another (1 ms per step).
 
 Departures from the paper: (1) surrogate-gradient BPTT through the project's LIF layers
@@ -113,6 +115,8 @@ SCHEMA = {
                            maximum=100.0),
     "hebb_epochs": Field(int, 20, "passes of Hebbian learning over a finished task's activity", minimum=1,
                          maximum=10**4),
+    "hebb_activity": Field(str, "steps", "what the lateral neurons of hidden layers learn from: every step's spike "
+                           "vector (paper's BPTT network) or the spike rates", choices=("steps", "rates")),
     "hebb_lr_input": Field(float, 1e-3, "Hebbian rate of the image-input layer (paper: 1e-3)", minimum=0.0,
                            maximum=10.0, exclusive_minimum=True),
     "hebb_lr_hidden": Field(float, 1e-2, "Hebbian rate of hidden-layer inputs (paper: 1e-2)", minimum=0.0,
@@ -301,9 +305,11 @@ def accuracy(model, x, y, n_steps: int) -> float:
 
 
 @torch.no_grad()
-def layer_inputs(model, x: torch.Tensor, n_steps: int, batch: int = 500) -> list[torch.Tensor]:
-    """Presynaptic activity of every layer: the image (a constant current) and the hidden
-    layers' rates (spikes per step, averaged over the ``n_steps`` steps); [(n, width_l)]."""
+def layer_inputs(model, x: torch.Tensor, n_steps: int, per_step: bool, batch: int = 500) -> list[torch.Tensor]:
+    """Presynaptic activity of every layer for images ``x`` (n, P): the image (a constant
+    current, (n, P)) and each hidden layer's spikes, every step's vector (``per_step``:
+    (n, T, width) booleans, what the next layer's weight gradient multiplies, as the authors'
+    BPTT network feeds its lateral neurons) or their rates ((n, width), spikes per step)."""
     model.keep_hidden = True
     parts: list[list[torch.Tensor]] = [[] for _ in model.layers]
     for start in range(0, len(x), batch):
@@ -311,9 +317,17 @@ def layer_inputs(model, x: torch.Tensor, n_steps: int, batch: int = 500) -> list
         model(_encode(xb, n_steps))
         parts[0].append(xb)
         for i, spikes in enumerate(model.hidden_spikes[:-1]):
-            parts[i + 1].append(spikes.mean(0))
+            parts[i + 1].append(spikes.transpose(0, 1).bool() if per_step else spikes.mean(0))
     model.keep_hidden = False
     return [torch.cat(ps) for ps in parts]
+
+
+def hebbian_batches(activity: list[torch.Tensor], order: torch.Tensor, batch_size: int):
+    """Minibatches of ``batch_size`` images of every layer's activity (:func:`layer_inputs`),
+    per-step activity flattened to (images x steps, width) rows."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield [a[idx].reshape(-1, a.shape[-1]).float() for a in activity]
 
 
 class EWC:
@@ -403,6 +417,7 @@ def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> d
         widths = [d["x_train"].shape[1], *p["hidden"]]
         schedule = lateral_schedule(widths, n_tasks, p["lateral_scale"])
     tests = [d["x_test"][:, perm] for perm in d["perms"]]
+    captured: list[list[float]] = []  # per task: share of its activity each layer's subspace holds
     for task in range(n_tasks):
         x = d["x_train"][:, d["perms"][task]]
         after_step = ewc.prox if ewc is not None and task > 0 else None
@@ -414,17 +429,19 @@ def run_sequential(method: str, initial, d: dict, p: dict, seed: int, tick) -> d
                 ewc.consolidate(model, x, p["fisher_samples"], p["n_steps"], generator)
             if hlop is not None:
                 hlop.add_neurons(schedule[task], generator)
-                activity = layer_inputs(model, x, p["n_steps"])
+                activity = layer_inputs(model, x, p["n_steps"], p["hebb_activity"] == "steps")
                 for _ in range(p["hebb_epochs"]):
                     order = torch.randperm(len(x), generator=generator)
-                    hlop.learn([a[order[s:s + p["batch_size"]]] for a in activity]
-                               for s in range(0, len(x), p["batch_size"]))
+                    hlop.learn(hebbian_batches(activity, order, p["batch_size"]))
                 hlop.freeze()
+                sample = next(hebbian_batches(activity, torch.arange(min(len(x), 500)), 500))
+                captured.append([sub.captured_energy(a) for sub, a in zip(hlop.subspaces, sample)])
         tick()
     out = {"R": R, "model": model}
     if hlop is not None:
         out["lateral"] = hlop.n_neurons()
         out["orthonormality"] = max(s.orthonormality_error() for s in hlop.subspaces)
+        out["captured"] = np.mean(captured, axis=0)
     return out
 
 
@@ -504,7 +521,7 @@ def run_seed(p: dict, seed: int, tick, store) -> dict:
             result = run_sequential(method, initial, d, p, seed, tick)
             extras = {}
             if method == "hlop":
-                extras = {f"hlop.{seed}.lateral": result["lateral"],
+                extras = {f"hlop.{seed}.lateral": result["lateral"], f"hlop.{seed}.captured": result["captured"],
                           f"hlop.{seed}.orthonormality": [result["orthonormality"]]}
                 if seed == p["seed"]:
                     extras[f"raster.{seed}"] = hidden_spikes(result["model"], d["x_test"][:_n_raster(p), d["perms"][0]],
@@ -518,6 +535,7 @@ def run_seed(p: dict, seed: int, tick, store) -> dict:
         out[f"lacc_{method}"] = learning_accuracy(R)
     out["lateral"] = [int(c) for c in store.get(f"hlop.{seed}.lateral")]
     out["hebbian_orthonormality_error"] = float(store.get(f"hlop.{seed}.orthonormality")[0])
+    out["captured"] = store.get(f"hlop.{seed}.captured")
     if store.get(f"multitask.{seed}.acc") is None:
         joint = copy.deepcopy(initial)
         x_all = torch.cat([d["x_train"][:, perm] for perm in d["perms"]])
@@ -549,7 +567,8 @@ def unit_shapes(p: dict) -> dict[str, tuple[int, ...]]:
             shapes.update({f"{prefix}{v:g}": (1,) for v in set(p[key])})
     for seed in range(p["seed"], p["seed"] + p["n_seeds"]):
         shapes.update({f"{m}.{seed}.R": (n, n) for m in SEQUENTIAL})
-        shapes.update({f"hlop.{seed}.lateral": (len(p["hidden"]) + 1,), f"hlop.{seed}.orthonormality": (1,),
+        shapes.update({f"hlop.{seed}.lateral": (len(p["hidden"]) + 1,), f"hlop.{seed}.captured": (len(p["hidden"]) + 1,),
+                       f"hlop.{seed}.orthonormality": (1,),
                        f"multitask.{seed}.acc": (n,)})
     shapes[f"raster.{p['seed']}"] = (p["n_steps"], _n_raster(p), sum(p["hidden"]))
     return shapes
@@ -566,6 +585,7 @@ def summarise(per_seed: list[dict]) -> dict[str, float]:
         metrics[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     for layer, count in enumerate(per_seed[0]["lateral"]):
         metrics[f"lateral_neurons_layer{layer}"] = count
+        metrics[f"hlop_captured_energy_layer{layer}"] = float(np.mean([s["captured"][layer] for s in per_seed]))
     return metrics
 
 

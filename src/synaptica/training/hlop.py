@@ -143,6 +143,14 @@ class HebbianSubspace:
             return update
         return update - (update @ q) @ q.T
 
+    def captured_energy(self, x: torch.Tensor) -> float:
+        """Share of the activity ``x`` (n, n_in)'s energy inside the frozen subspace,
+        ``|x Q|^2 / |x|^2`` in [0, 1]: the part of it that later projected updates leave alone."""
+        total = float((x.double() ** 2).sum())
+        if total == 0.0:
+            return 1.0
+        return float(((x.double() @ self.basis()) ** 2).sum()) / total
+
     def orthonormality_error(self) -> float:
         """max |U U^T - I| of the raw Hebbian weights (0 when the rule has converged)."""
         if self.n_neurons == 0:
