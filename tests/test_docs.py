@@ -30,7 +30,7 @@ def test_five_tutorials_each_with_a_page():
 
 def test_every_example_is_listed():
     listed = (ROOT / "docs" / "examples.md").read_text()
-    for example in sorted((ROOT / "examples").glob("*.py")):
+    for example in sorted([*(ROOT / "examples").glob("*.py"), *(ROOT / "examples").glob("*.toml")]):
         assert f"examples/{example.name}" in listed, f"{example.name} is missing from docs/examples.md"
 
 
