@@ -273,7 +273,7 @@ def class_scores(model, x: torch.Tensor, n_steps: int) -> torch.Tensor:
 
 
 def train_sgd(model, x, y, p: dict, generator, phase: str, after_step=None, project=None) -> None:
-    """SGD on the spike-count cross-entropy; ``project()`` edits the gradients before each step,
+    """SGD on the cross-entropy of :func:`class_scores`; ``project()`` edits the gradients before each step,
     ``after_step(model)`` edits the weights after it. Non-finite losses or weights raise NonFiniteError."""
     from synaptica.experiments.finite import require_finite_loss, require_finite_parameters
 
