@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from synaptica.engine.network import Network
-from synaptica.neurons import AdaptiveLIFConductance, LIF, AdaptiveLIF, AdEx, Izhikevich, LIFConductance
+from synaptica.neurons import AdaptiveLIFConductance, LIF, AdaptiveLIF, AdEx, Izhikevich, LIFConductance, Parrot
 
 F64 = torch.float64
 DT = 0.1
@@ -386,3 +386,28 @@ def test_poisson_set_rates_rejects_more_than_one_spike_per_step():
     source = net.add_poisson(3, 10.0)
     with pytest.raises(ValueError, match="exceeds one spike per step"):
         source.set_rates(2000.0)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 130])
+def test_spike_list_finds_every_spike_at_block_edges(n, torch_one_thread):
+    """The compiled loop lists spikes by testing blocks of 64 neurons first: spikes at the
+    first and last neuron of a block, in the last partial block and in several blocks in
+    one step are all listed, in every batch entry, as on the torch path."""
+    candidates = [0, 1, 62, 63, 64, 65, 127, 128, 129]
+    ids = np.array([k for k in candidates if k < n] * 3)
+    times = np.repeat([0.5, 1.0, 2.0], len(ids) // 3)
+    recorded = {}
+    for backend in ("cpu", "torch"):
+        net = Network(dt=DT, dtype=F64, batch_size=2)
+        gen = net.add_spike_generator(n, times, ids)
+        relay = net.add_population(n, Parrot())
+        net.connect(gen, relay, one_to_one=True)
+        mon_gen, mon_relay = net.monitor_spikes(gen), net.monitor_spikes(relay)
+        net.run(3.0, backend=backend)
+        recorded[backend] = [(m.steps.tolist(), m.ids.tolist(), m.batch.tolist()) for m in (mon_gen, mon_relay)]
+        expected = sorted(zip(np.round(times / DT).astype(int).tolist() * 2, ids.tolist() * 2,
+                              [0] * ids.size + [1] * ids.size))
+        assert sorted(zip(*recorded[backend][0])) == expected
+        relayed = sorted((s - 1, i, b) for s, i, b in zip(*recorded[backend][1]))  # one synaptic delay step
+        assert relayed == expected
+    assert sorted(zip(*recorded["cpu"][1])) == sorted(zip(*recorded["torch"][1]))

@@ -295,16 +295,30 @@ class CompiledLoop:
             emit(f"            g{g}_{var}[b, k] = {type(intrinsic).description().mangled}({', '.join(ip_args)})")
 
     def lower_ListSpikes(self, op) -> None:
-        # A separate pass keeps the update loops free of stores that stop vectorisation,
-        # and a rarely taken branch is cheaper than an unconditional store.
+        # A separate pass keeps the update loops free of stores that stop vectorisation.
+        # Spikes are rare, so blocks of 64 neurons are first tested with a branch-free OR
+        # (it vectorises) and only blocks that hold a spike are walked element by element:
+        # a third of CUBA's run time at N = 16000 and 64000 went to the plain walk.
         g, emit = op.group, self.emit
         self.arguments.extend([f"g{g}_spk", f"g{g}_fired", f"g{g}_nfired"])
         emit("    for b in range(batch):")
         emit("        nf = 0")
-        emit(f"        for k in range(g{g}_spk.shape[1]):")
-        emit(f"            if g{g}_spk[b, k] != 0.0:")
-        emit(f"                g{g}_fired[b, nf] = k")
-        emit("                nf += 1")
+        # (a constant trip count of 64 matters: with a variable block end the test loop
+        # does not vectorise and the pass is slower than the plain walk)
+        emit(f"        n_all = g{g}_spk.shape[1]")
+        emit("        n_blocks = n_all // 64")
+        emit("        for q in range(n_blocks + 1):")
+        emit("            k0 = q * 64")
+        emit("            any_spike = 1")
+        emit("            if q < n_blocks:")
+        emit("                any_spike = 0")
+        emit("                for k in range(k0, k0 + 64):")
+        emit(f"                    any_spike |= g{g}_spk[b, k] != 0.0")
+        emit("            if any_spike:")
+        emit("                for k in range(k0, min(k0 + 64, n_all)):")
+        emit(f"                    if g{g}_spk[b, k] != 0.0:")
+        emit(f"                        g{g}_fired[b, nf] = k")
+        emit("                        nf += 1")
         emit(f"        g{g}_nfired[b] = nf")
 
     def lower_Propagate(self, op) -> None:
