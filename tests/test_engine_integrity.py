@@ -363,8 +363,34 @@ def test_step_order_is_the_documented_sequence():
     net.monitor_spikes(pop)
     net._prepare()
     kinds = [type(op).__name__ for op in so.step_operations(net)]
-    assert kinds == ["TrialStart", "EmitPoisson", "UpdatePopulation", "ListSpikes", "Propagate", "DecayTraces",
+    assert kinds == ["EmitPoisson", "UpdatePopulation", "ListSpikes", "Propagate", "DecayTraces",
                      "PreSpikeEvents", "PostSpikeEvents", "RecordSpikes"]
+    net.set_trials(10.0)  # trials add the trial start, first
+    assert [type(op).__name__ for op in so.step_operations(net)] == ["TrialStart", *kinds]
+
+
+def test_trials_set_after_compiling_regenerate_the_loop():
+    """A network compiled without trials has no trial-start code; trials set later (or a
+    trial length written directly) must not run that loop, on which resets would be lost."""
+    def build():
+        net = Network(dt=1.0, dtype=torch.float64)
+        pop = net.add_population(1, LIF(v_th=1e6))
+        pop.i_ext += 100.0
+        mon = net.monitor_state(pop, "v")
+        return net, pop, mon
+
+    net, pop, mon = build()
+    net.compile()
+    assert not net._compiled.trials
+    net.set_trials(5.0)
+    net.run(10.0)
+    assert net._compiled.trials
+    np.testing.assert_array_equal(mon.values[:5, 0, 0], mon.values[5:, 0, 0])  # state reset at step 5
+    net, pop, mon = build()
+    net.compile()
+    net.trial_steps = 5   # not the API, but the compiled loop must still follow it
+    net.run(10.0)
+    np.testing.assert_array_equal(mon.values[:5, 0, 0], mon.values[5:, 0, 0])
 
 
 def test_plastic_mechanisms_declare_state_events_and_reads():

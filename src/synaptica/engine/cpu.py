@@ -171,6 +171,7 @@ class CompiledLoop:
 
     def __init__(self, network) -> None:
         self.network = network
+        self.trials = network.trial_steps > 0   # the trial start is only generated with trials
         self.arguments: list[str] = []     # names of the kernel's array/scalar arguments
         self.source = self._generate()
         self.kernel = self._compile(self.source)

@@ -439,7 +439,7 @@ class Network:
         if self.device.type != "cpu":
             raise ValueError("Network.compile: the compiled CPU path needs tensors on the CPU")
         self._prepare()
-        if self._compiled is None:
+        if self._compiled is None or self._compiled.trials != (self.trial_steps > 0):
             from synaptica.engine.cpu import CompiledLoop
             self._compiled = CompiledLoop(self)
             # numba compiles (or loads from its cache) on the first call: a zero-step call.

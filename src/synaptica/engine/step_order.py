@@ -6,7 +6,8 @@ operation to loop source, the torch path (:mod:`synaptica.engine.torch_path`) to
 operations; neither decides the order itself. Per step ``t`` (all groups see the state
 of step t-1):
 
-1. :class:`TrialStart` -- at the first step of a trial (see :meth:`Network.set_trials`):
+1. :class:`TrialStart` -- at the first step of a trial (see :meth:`Network.set_trials`; a
+   network without trials has no such operation):
    state back to its initial value (except variables kept), pending synaptic input and
    every plastic mechanism's state cleared, weights normalised;
 2. :class:`EmitPoisson` / :class:`EmitGenerator` -- input sources emit their spikes;
@@ -140,7 +141,9 @@ class RecordCounts(Operation):
 def step_operations(net) -> list[Operation]:
     """The operations of one step of ``net``, in the order every path runs them."""
     groups = net.groups
-    ops: list[Operation] = [TrialStart()]
+    # Without trials there is no trial start: the compiled loop then carries no reset code,
+    # which is a fifth of its compile time (CUBA). set_trials invalidates the compiled loop.
+    ops: list[Operation] = [TrialStart()] if net.trial_steps > 0 else []
     for g, group in enumerate(groups):
         if group.kind == "poisson":
             ops.append(EmitPoisson(g))
