@@ -604,3 +604,35 @@ def test_tiny_connection_probabilities_end_the_draw(p):
 
     pre, post = random_pairs(200, 300, p, np.random.default_rng(0))
     assert pre.size == post.size == 0
+
+
+@pytest.mark.parametrize("p, allow_self", [(0.02, True), (0.3, False), (1e-4, True)])
+def test_random_pairs_follow_the_geometric_stream_at_any_block_size(p, allow_self, monkeypatch):
+    """Pairs are the flat indices -1 + cumsum(gaps) of one geometric stream, split into
+    (pre, post) rows; how many gaps are turned into pairs at a time (rows cut across
+    blocks) changes neither the pairs nor their order."""
+    from synaptica.synapses import connectivity
+
+    n_pre, n_post = 70, 90
+    total = n_pre * n_post
+    expected = int(total * p + 6 * np.sqrt(total * p) + 16)
+    flat = -1 + np.cumsum(np.random.default_rng(3).geometric(p, size=expected))
+    ref_pre, ref_post = np.divmod(flat[flat < total], n_post)
+    if not allow_self:
+        keep = ref_pre != ref_post
+        ref_pre, ref_post = ref_pre[keep], ref_post[keep]
+    for block in (7, 64, 1 << 22):
+        monkeypatch.setattr(connectivity, "_BLOCK", block)
+        pre, post = connectivity.random_pairs(n_pre, n_post, p, np.random.default_rng(3), allow_self)
+        assert pre.dtype == post.dtype == np.int32
+        np.testing.assert_array_equal(pre, ref_pre)
+        np.testing.assert_array_equal(post, ref_post)
+
+
+def test_csr_pointer_in_narrow_index_types():
+    from synaptica.synapses.connectivity import csr_pointer
+
+    np.testing.assert_array_equal(csr_pointer(np.array([0, 0, 2, 255], dtype=np.uint8), 256)[[0, 1, 2, 3, 255, 256]],
+                                  [0, 2, 2, 3, 3, 4])
+    np.testing.assert_array_equal(csr_pointer(np.array([1, 1, 299], dtype=np.uint16), 300)[[0, 1, 2, 299, 300]],
+                                  [0, 0, 2, 2, 3])

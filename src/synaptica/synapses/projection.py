@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from synaptica.synapses import connectivity
 from synaptica.synapses.connectivity import index_dtype
 
 SIGNS = {None: 0, "excitatory": 1, "inhibitory": -1}
@@ -61,7 +62,7 @@ class Projection:
             if pre_index.size > 1 and np.any(pre_index[1:] < pre_index[:-1]):
                 order = np.argsort(pre_index, kind="stable")
                 pre_index, post_index = pre_index[order], post_index[order]
-            self.indptr = np.searchsorted(pre_index, np.arange(pre.n + 1)).astype(np.int64)
+            self.indptr = connectivity.csr_pointer(pre_index, pre.n)
             self.indices = np.ascontiguousarray(post_index, dtype=index_dtype(post.n))
             n_synapses = pre_index.size
             del pre_index, post_index
@@ -169,7 +170,7 @@ class Projection:
     def _incoming(self) -> tuple[np.ndarray, np.ndarray]:
         _, post = self.synapse_index()
         order = np.argsort(post, kind="stable").astype(np.int64)
-        return np.searchsorted(post[order], np.arange(self.post.n + 1)).astype(np.int64), order
+        return connectivity.csr_pointer(post[order], self.post.n), order
 
     def incoming(self) -> tuple[np.ndarray, np.ndarray]:
         """CSC view: ``ptr`` (n_post + 1) and the flat synapse indices onto each neuron."""
