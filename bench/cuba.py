@@ -13,6 +13,12 @@ compilation), sim_s (time stepping only), first_result_s (import + build + sim i
 fresh process, i.e. what a user waits for), mean rate and ISI CV. synaptica "cold" runs
 with an empty kernel cache (compiles), the plain rows with the cache of a previous run,
 "other core busy" with a second process spinning on the other core.
+
+A worker run prints one JSON line that also splits the phases: torch_import_s (part of
+import_s), construct_s (network construction) and compile_s (numba's import and start,
+then compiling the loop or loading it from the cache; construct_s + compile_s = build_s):
+
+    SYNAPTICA_CACHE=$(mktemp -d) .venv/bin/python bench/cuba.py --worker --n 4000
 """
 from __future__ import annotations
 
@@ -39,13 +45,15 @@ def worker(n: int, seed: int, duration_s: float) -> None:
     """One synaptica run in this (fresh) process; prints a JSON line like the peers."""
     t0 = time.perf_counter()
     import torch  # noqa: F401  (part of what a user imports)
+    t_torch = time.perf_counter()
     from synaptica.experiments.cuba import SCHEMA, build_cuba
     from synaptica.analysis.stats import isi_cv
     import numpy as np
     t1 = time.perf_counter()
     params = {k: f.default for k, f in SCHEMA.items()} | {"n": n, "seed": seed, "duration_ms": duration_s * 1e3}
     net, cells, spikes = build_cuba(params)
-    net.compile()
+    t_built = time.perf_counter()
+    net.compile()   # imports numba, then compiles the loop or loads it from the kernel cache
     t2 = time.perf_counter()
     net.run(params["duration_ms"])
     t3 = time.perf_counter()
@@ -53,6 +61,7 @@ def worker(n: int, seed: int, duration_s: float) -> None:
     cv = isi_cv(spikes.times_ms, ids, n)
     print(json.dumps({"peer": "synaptica", "target": "numba", "n": n, "seed": seed, "import_s": t1 - t0,
                       "build_s": t2 - t1, "sim_s": t3 - t2, "total_s": t3 - t0,
+                      "torch_import_s": t_torch - t0, "construct_s": t_built - t1, "compile_s": t2 - t_built,
                       "mean_rate_hz": ids.size / n / duration_s, "cv_isi": float(np.nanmean(cv)),
                       "n_spikes": int(ids.size)}))
 
