@@ -606,7 +606,7 @@ def test_tiny_connection_probabilities_end_the_draw(p):
     assert pre.size == post.size == 0
 
 
-@pytest.mark.parametrize("p, allow_self", [(0.02, True), (0.3, False), (1e-4, True)])
+@pytest.mark.parametrize("p, allow_self", [(0.02, True), (0.3, False), (0.9, True), (1e-4, True)])
 def test_random_pairs_follow_the_geometric_stream_at_any_block_size(p, allow_self, monkeypatch):
     """Pairs are the flat indices -1 + cumsum(gaps) of one geometric stream, split into
     (pre, post) rows; how many gaps are turned into pairs at a time (rows cut across

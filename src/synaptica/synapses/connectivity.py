@@ -71,14 +71,18 @@ def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
 
 
 def _split_rows(flat: np.ndarray, n_post: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(pre, post) of sorted flat pair indices ``pre * n_post + post``, without a 64-bit
-    division per synapse: rows are found by a search over row starts and each row's
-    columns written by one subtraction into the narrow index type."""
+    """(pre, post) of sorted flat pair indices ``pre * n_post + post``. With many synapses
+    per row there is no 64-bit division per synapse: rows are found by a search over row
+    starts and each row's columns written by one subtraction into the narrow index type
+    (a Python step per row, so sparse rows take the division instead)."""
     pre = np.empty(flat.size, dtype=dtype)
     post = np.empty(flat.size, dtype=dtype)
     if flat.size == 0:
         return pre, post
     first, last = int(flat[0]) // n_post, int(flat[-1]) // n_post
+    if flat.size < 64 * (last - first + 1):   # a few synapses per row: one division each
+        pre[:], post[:] = np.divmod(flat, n_post)
+        return pre, post
     rows = np.arange(first, last + 2, dtype=np.int64)
     bounds = np.searchsorted(flat, rows * n_post)
     for row, lo, hi in zip(rows[:-1].tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
