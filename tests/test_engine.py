@@ -388,22 +388,24 @@ def test_poisson_set_rates_rejects_more_than_one_spike_per_step():
         source.set_rates(2000.0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 130])
-def test_spike_list_finds_every_spike_at_block_edges(n, torch_one_thread):
+def test_spike_list_finds_every_spike_at_block_edges(n, dtype, torch_one_thread):
     """The compiled loop lists spikes by testing blocks of 64 neurons first: spikes at the
     first and last neuron of a block, in the last partial block and in several blocks in
-    one step are all listed, in every batch entry, as on the torch path."""
+    one step are all listed, in every batch entry, as on the torch path, in both dtypes and
+    with chunk boundaries between the spikes and their relayed copies."""
     candidates = [0, 1, 62, 63, 64, 65, 127, 128, 129]
     ids = np.array([k for k in candidates if k < n] * 3)
     times = np.repeat([0.5, 1.0, 2.0], len(ids) // 3)
     recorded = {}
     for backend in ("cpu", "torch"):
-        net = Network(dt=DT, dtype=F64, batch_size=2)
+        net = Network(dt=DT, dtype=dtype, batch_size=2)
         gen = net.add_spike_generator(n, times, ids)
         relay = net.add_population(n, Parrot())
         net.connect(gen, relay, one_to_one=True)
         mon_gen, mon_relay = net.monitor_spikes(gen), net.monitor_spikes(relay)
-        net.run(3.0, backend=backend)
+        net.run(3.0, backend=backend, chunk_steps=6)   # the spikes of step 5 end a chunk: relayed in the next
         recorded[backend] = [(m.steps.tolist(), m.ids.tolist(), m.batch.tolist()) for m in (mon_gen, mon_relay)]
         expected = sorted(zip(np.round(times / DT).astype(int).tolist() * 2, ids.tolist() * 2,
                               [0] * ids.size + [1] * ids.size))

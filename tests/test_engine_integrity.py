@@ -369,11 +369,13 @@ def test_step_order_is_the_documented_sequence():
     assert [type(op).__name__ for op in so.step_operations(net)] == ["TrialStart", *kinds]
 
 
-def test_trials_set_after_compiling_regenerate_the_loop():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_trials_set_after_compiling_regenerate_the_loop(dtype):
     """A network compiled without trials has no trial-start code; trials set later (or a
-    trial length written directly) must not run that loop, on which resets would be lost."""
+    trial length written directly) must not run that loop, on which resets would be lost.
+    Chunks of 3 steps put boundaries inside and across the 5-step trials."""
     def build():
-        net = Network(dt=1.0, dtype=torch.float64)
+        net = Network(dt=1.0, dtype=dtype)
         pop = net.add_population(1, LIF(v_th=1e6))
         pop.i_ext += 100.0
         mon = net.monitor_state(pop, "v")
@@ -383,13 +385,13 @@ def test_trials_set_after_compiling_regenerate_the_loop():
     net.compile()
     assert not net._compiled.trials
     net.set_trials(5.0)
-    net.run(10.0)
+    net.run(10.0, chunk_steps=3)
     assert net._compiled.trials
     np.testing.assert_array_equal(mon.values[:5, 0, 0], mon.values[5:, 0, 0])  # state reset at step 5
     net, pop, mon = build()
     net.compile()
     net.trial_steps = 5   # not the API, but the compiled loop must still follow it
-    net.run(10.0)
+    net.run(10.0, chunk_steps=3)
     np.testing.assert_array_equal(mon.values[:5, 0, 0], mon.values[5:, 0, 0])
 
 
