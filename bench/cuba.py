@@ -14,9 +14,10 @@ fresh process, i.e. what a user waits for), mean rate and ISI CV. synaptica "col
 with an empty kernel cache (compiles), the plain rows with the cache of a previous run,
 "other core busy" with a second process spinning on the other core.
 
-A worker run prints one JSON line that also splits the phases: torch_import_s (part of
-import_s), construct_s (network construction) and compile_s (numba's import and start,
-then compiling the loop or loading it from the cache; construct_s + compile_s = build_s):
+A worker run prints one JSON line that also splits the phases: construct_s (network
+construction) and compile_s (numba's import and start, then compiling the loop or loading
+it from the cache; construct_s + compile_s = build_s), and torch_loaded, whether anything
+imported torch (a CPU network does not need it; see synaptica.engine.storage):
 
     SYNAPTICA_CACHE=$(mktemp -d) .venv/bin/python bench/cuba.py --worker --n 4000
 """
@@ -44,8 +45,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_
 def worker(n: int, seed: int, duration_s: float) -> None:
     """One synaptica run in this (fresh) process; prints a JSON line like the peers."""
     t0 = time.perf_counter()
-    import torch  # noqa: F401  (part of what a user imports)
-    t_torch = time.perf_counter()
     from synaptica.experiments.cuba import SCHEMA, build_cuba
     from synaptica.analysis.stats import isi_cv
     import numpy as np
@@ -61,7 +60,7 @@ def worker(n: int, seed: int, duration_s: float) -> None:
     cv = isi_cv(spikes.times_ms, ids, n)
     print(json.dumps({"peer": "synaptica", "target": "numba", "n": n, "seed": seed, "import_s": t1 - t0,
                       "build_s": t2 - t1, "sim_s": t3 - t2, "total_s": t3 - t0,
-                      "torch_import_s": t_torch - t0, "construct_s": t_built - t1, "compile_s": t2 - t_built,
+                      "torch_loaded": "torch" in sys.modules, "construct_s": t_built - t1, "compile_s": t2 - t_built,
                       "mean_rate_hz": ids.size / n / duration_s, "cv_isi": float(np.nanmean(cv)),
                       "n_spikes": int(ids.size)}))
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 
 from synaptica.engine.errors import CheckpointError
 
@@ -133,9 +132,13 @@ class Fields:
         """A scalar integer field in [low, high]."""
         return int(self.get(key, "int", shape=(), low=low, high=high))
 
-    def torch_generator_state(self, key: str, device: torch.device | str = "cpu") -> torch.Tensor:
-        """A torch generator state that torch itself accepts (tried on a scratch generator)."""
+    def torch_generator_state(self, key: str, device: Any = "cpu", allow_unused: bool = False) -> Any:
+        """A torch generator state that torch itself accepts (tried on a scratch generator).
+        ``allow_unused``: an empty field stands for a generator never used (None)."""
         value = self.get(key, np.uint8, ndim=1)
+        if allow_unused and value.size == 0:
+            return None
+        import torch
         state = torch.from_numpy(value.copy())
         try:
             torch.Generator(device=device).set_state(state)
@@ -180,7 +183,7 @@ def check_network_fields(net, fields: Fields, expected: dict[str, np.ndarray], s
         fields.fail("step", f"is {step}, outside this run (steps {steps[0]} to {steps[1]})")
     if not np.any(fields.get("noise_state", np.uint64, shape=(1,))):
         fields.fail("noise_state", "is 0: the noise generator state is 0 (xorshift would emit a constant)")
-    fields.torch_generator_state("torch_generator", net.device)
+    fields.torch_generator_state("torch_generator", net._device, allow_unused=True)
     special = ("step", "noise_state", "torch_generator")
     for key, value in expected.items():   # state, buffers, weights, plastic and modulator state
         if key.startswith("monitor.") or key.endswith((".pulse_steps", ".pulse_amounts")) or key in special:

@@ -56,7 +56,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from synaptica.engine import cpu_plasticity as plasticity_lowering
 from synaptica.engine.cpu_plasticity import rule_functions
@@ -206,7 +205,7 @@ class CompiledLoop:
         signature = ", ".join(["step0", "step_end", "batch", *self.arguments])
         kernel = (f"@numba.njit(cache=True, fastmath=True, error_model='numpy', nogil=True)\ndef run_steps({signature}):\n"
                   + textwrap.indent("\n".join(self.body), "    ") + "\n")
-        float_type = "float32" if net.dtype == torch.float32 else "float64"
+        float_type = net.float_type.name
         header = HEADER.replace("FLOAT_TYPE", float_type).replace("PRIMITIVES", numba_primitives_source(float_type))
         return header + "\n\n" + defs + "\n\n" + kernel
 

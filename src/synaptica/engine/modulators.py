@@ -16,17 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
+
+from synaptica.engine.storage import TensorAttribute, raw
 
 
 class Modulator:
+    value = TensorAttribute()   # (batch,) float64; stored as NumPy until read (engine.storage)
+
     def __init__(self, name: str, tau: float | None, source, gain: float, batch: int, dt: float) -> None:
         if tau is not None and not (np.isfinite(tau) and tau > 0):
             raise ValueError(f"Modulator '{name}': tau must be a positive time (ms) or None, got {tau!r}")
         if not np.isfinite(gain):
             raise ValueError(f"Modulator '{name}': gain must be finite, got {gain!r}")
         self.name, self.tau, self.source, self.gain, self.dt = name, tau, source, float(gain), dt
-        self.value = torch.zeros(batch, dtype=torch.float64)
+        self.value = np.zeros(batch)
         self.pulse_steps = np.zeros(0, dtype=np.int64)
         self.pulse_amounts = np.zeros(0)
 
@@ -52,4 +55,4 @@ class Modulator:
         return float(self.pulse_amounts[lo:hi].sum())
 
     def arrays(self) -> dict[str, Any]:
-        return {"value": self.value}
+        return {"value": raw(self, "value")}

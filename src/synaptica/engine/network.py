@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
-import torch
 
 from synaptica.engine.checkpoints import (REMEDY, Fields, check_network_fields, check_settings, encode_settings,
                                           read_checkpoint, run_settings)
@@ -30,6 +29,8 @@ from synaptica.engine.modulators import Modulator
 from synaptica.engine.monitors import CountMonitor, RateMonitor, SpikeMonitor, StateMonitor
 from synaptica.engine.population import (CurrentInput, Group, GroupView, PoissonInput, Population,
                                          SpikeGeneratorInput)
+from synaptica.engine.storage import (as_numpy, as_tensor, assign, first_non_finite, float_type, on_cpu, raw,
+                                      stored, torch_dtype, zeros)
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
 from synaptica.synapses.connectivity import index_dtype
@@ -45,19 +46,26 @@ class Network:
         dt: time step (ms).
         batch_size: independent copies simulated together (state tensors are (batch, n)).
         seed: seeds connectivity, initial conditions drawn from :attr:`rng`, and input noise.
-        dtype, device: of all state tensors; CUDA devices run the torch path.
+        dtype: float type of all state: ``torch.float32`` (default), ``torch.float64``, a
+            NumPy float type or its name.
+        device: of all state tensors; CUDA devices run the torch path. A CPU network
+            stores its arrays in NumPy and imports torch only when a tensor is asked for
+            (see :mod:`synaptica.engine.storage`).
     """
 
     def __init__(self, dt: float = 0.1, batch_size: int = 1, seed: int = 0,
-                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
+                 dtype: Any = "float32", device: Any = "cpu") -> None:
         if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
             raise ValueError(f"Network: dt must be a positive number of ms, got {dt!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Network: batch_size must be a positive integer, got {batch_size!r}")
         self.dt = float(dt)
         self.batch_size = batch_size
-        self.dtype = dtype
-        self.device = torch.device(device)
+        self.float_type = float_type(dtype)
+        self._device = str(device)
+        self._torch_device = None
+        if not on_cpu(self._device):
+            self._torch_device = self.device   # checks the name
         self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
         self.step = 0
@@ -72,14 +80,49 @@ class Network:
         self.trial_keep: tuple[str, ...] = ()
         self.currents: list[CurrentInput] = []
         self.receptor_buffers: list[tuple[Population, str]] = []
-        self.buffers: list[torch.Tensor] = []
+        self._buffers: list = []
         # Input noise stream of the compiled loop (xorshift64*; state must not be 0).
         self.noise_state = np.array([np.random.SeedSequence(seed).generate_state(1, np.uint64)[0] | 1],
                                     dtype=np.uint64)
-        self.torch_generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self._torch_generator = None   # made on first use (the torch path's Poisson draws)
         self._compiled = None
         self._coefficients: dict[str, dict[str, Any]] = {}
         self._run_fingerprints: dict[int, np.ndarray] | None = None   # within a run only
+
+    @property
+    def dtype(self):
+        """The float type as a torch dtype (imports torch; :attr:`float_type` does not)."""
+        return torch_dtype(self.float_type)
+
+    @property
+    def device(self):
+        """The device as a ``torch.device`` (imports torch)."""
+        if self._torch_device is None:
+            import torch
+            self._torch_device = torch.device(self._device)
+        return self._torch_device
+
+    @property
+    def on_cpu(self) -> bool:
+        return on_cpu(self._device)
+
+    @property
+    def torch_generator(self):
+        """Random generator of the torch path, seeded with :attr:`seed` on first use."""
+        if self._torch_generator is None:
+            import torch
+            self._torch_generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        return self._torch_generator
+
+    @property
+    def buffers(self) -> list:
+        """Ring buffers of pending synaptic input, one (slots, batch, n) tensor per receptor."""
+        self._buffers[:] = [as_tensor(b) for b in self._buffers]
+        return self._buffers
+
+    @buffers.setter
+    def buffers(self, values: list) -> None:
+        self._buffers = list(values)
 
     # -- building --------------------------------------------------------------------
     @property
@@ -89,7 +132,7 @@ class Network:
     def _add_group(self, group: Group) -> Group:
         if any(g.name == group.name for g in self.groups):
             raise ValueError(f"Network: a group named '{group.name}' exists already")
-        group.allocate(self.batch_size, self.dtype, self.device)
+        group.allocate(self.batch_size, self.float_type, self._device)
         self.groups.append(group)
         self._compiled = None
         return group
@@ -162,7 +205,7 @@ class Network:
             raise ValueError(f"Projection '{name}': both groups must belong to this network")
         receptors = post.model.receptors
         target = target or (receptors[1] if sign == "inhibitory" and len(receptors) > 1 else receptors[0])
-        common = dict(delay_steps=self._delay_steps(delay, name), sign=sign, name=name, dtype=self.dtype)
+        common = dict(delay_steps=self._delay_steps(delay, name), sign=sign, name=name, dtype=self.float_type)
         pairs = self._synapse_pairs(pre.n, post.n, name, allow_self=allow_self, **wiring)
         if pairs is None:
             proj = Projection(pre, post, target, weights=weight, **common)
@@ -171,12 +214,12 @@ class Network:
                               kernel=np.asarray(kernel, dtype=float), kernel_index=pairs[2], **common)
         else:
             proj = Projection(pre, post, target, weights=weight, pre_index=pairs[0], post_index=pairs[1], **common)
-        proj.weights = proj.weights.to(device=self.device, dtype=self.dtype)
+        proj.weights = stored(raw(proj, "weights"), self._device)
         if plasticity is None:   # what checkpoints compare static weights against
             proj.built_fingerprint = proj.weight_fingerprint()
         else:
             plasticity.validate_for(proj, self)
-        proj.attach(self.batch_size, self.dtype, self.device, plasticity, stp)
+        proj.attach(self.batch_size, self.float_type, self._device, plasticity, stp)
         self.projections.append(proj)
         self._compiled = None
         return proj
@@ -343,11 +386,11 @@ class Network:
             key = (proj.post, proj.target)
             wanted[key] = max(wanted.get(key, 0), proj.max_delay + 1)
         keys = list(wanted)
-        same = keys == self.receptor_buffers and all(b.shape[0] == wanted[k] for b, k in zip(self.buffers, keys))
+        same = keys == self.receptor_buffers and all(b.shape[0] == wanted[k] for b, k in zip(self._buffers, keys))
         if not same:
             self.receptor_buffers = keys
-            self.buffers = [torch.zeros(wanted[(post, var)], self.batch_size, post.n, dtype=self.dtype,
-                                        device=self.device) for post, var in keys]
+            self._buffers = [zeros((wanted[(post, var)], self.batch_size, post.n), self.float_type, self._device)
+                             for post, var in keys]
 
     def run(self, duration: float, progress: ProgressCallback | None = None, backend: str = "auto",
             chunk_steps: int = 2000, checkpoint: str | Path | None = None,
@@ -369,7 +412,7 @@ class Network:
         if not np.isfinite(duration) or duration < 0 or abs(n_steps * self.dt - duration) > 1e-6 * max(1.0, duration):
             raise ValueError(f"Network.run: duration must be a non-negative multiple of dt={self.dt} ms, got {duration}")
         if backend == "auto":
-            backend = "cpu" if self.device.type == "cpu" else "torch"
+            backend = "cpu" if self.on_cpu else "torch"
         if backend not in ("cpu", "torch"):
             raise ValueError(f"Network.run: backend must be 'auto', 'cpu' or 'torch', got {backend!r}")
         start, end = self.step, self.step + n_steps
@@ -407,14 +450,8 @@ class Network:
     def _check_finite_weights(self) -> None:
         """Refuse to run with a NaN or infinite weight (on every path, before any step)."""
         for proj in self.projections:
-            # A finite sum proves every weight finite in one vectorised pass without a copy
-            # (a float64 sum would convert all weights first: 0.33 s at 82 M synapses); a
-            # sum that overflows falls through to the exact element-wise check.
-            if bool(torch.isfinite(proj.weights.detach().sum())):
-                continue
-            finite = torch.isfinite(proj.weights.detach())
-            if not bool(finite.all()):
-                where_ = tuple(int(i) for i in torch.nonzero(~finite)[0])
+            where_ = first_non_finite(raw(proj, "weights"))
+            if where_ is not None:
                 raise NonFiniteError(f"projection '{proj.name}': weights contain NaN or infinity "
                                          f"(first at index {where_})")
 
@@ -423,10 +460,10 @@ class Network:
         variable, the neuron and the steps within which the value stopped being finite
         (one reduction per variable and chunk, no host synchronisation per step)."""
         for pop in self.populations:
-            for var, value in pop.state.items():
-                finite = torch.isfinite(value.detach())
-                if not bool(finite.all()):
-                    b, k = (int(i) for i in torch.nonzero(~finite)[0])
+            for var, value in pop.state.raw_items():
+                where_ = first_non_finite(value)
+                if where_ is not None:
+                    b, k = where_
                     raise NonFiniteError(
                         f"population '{pop.name}': state '{var}' is not finite (neuron {k}, batch entry {b}); "
                         f"it became so between step {chunk_start} and step {self.step - 1} "
@@ -436,7 +473,7 @@ class Network:
     def compile(self) -> None:
         """Generate and compile the CPU loop for the current structure (done by ``run``
         when needed; cached on disk, so the same structure compiles once per machine)."""
-        if self.device.type != "cpu":
+        if not self.on_cpu:
             raise ValueError("Network.compile: the compiled CPU path needs tensors on the CPU")
         self._prepare()
         if self._compiled is None or self._compiled.trials != (self.trial_steps > 0):
@@ -481,7 +518,7 @@ class Network:
                 f"sm{m}_count": np.array([mon.count], dtype=np.int64)}
 
     def _kernel_values(self, chunk: int) -> dict[str, Any]:
-        float_type = np.float32 if self.dtype == torch.float32 else np.float64
+        float_type = self.float_type.type
 
         def real(value):
             """Numbers of the compiled loop in the network's float type (see cpu.HEADER)."""
@@ -489,20 +526,20 @@ class Network:
 
         v: dict[str, Any] = {"rng": self.noise_state, "chunk0": self.step}
         for g, group in enumerate(self.groups):
-            v[f"g{g}_spk"] = group.spikes.numpy()
+            v[f"g{g}_spk"] = as_numpy(raw(group, "spikes"))
             v[f"g{g}_fired"] = np.zeros((self.batch_size, group.n), dtype=np.int64)
             v[f"g{g}_nfired"] = np.zeros(self.batch_size, dtype=np.int64)
             if isinstance(group, Population):
-                for var, tensor in group.state.items():
-                    v[f"g{g}_{var}"] = tensor.numpy()
-                v[f"g{g}_iext"] = group.i_ext.numpy()
+                for var, value in group.state.raw_items():
+                    v[f"g{g}_{var}"] = as_numpy(value)
+                v[f"g{g}_iext"] = as_numpy(raw(group, "i_ext"))
                 for key, value in self._coefficients[group.name].items():
                     v[f"g{g}_c_{key}"] = real(value)
                 if group.intrinsic is not None:
                     v[f"ip{g}_k"] = real(list(group.intrinsic.coefficients(self.dt).values()))
                 for var, value in group.model.initial_state().items():
                     v[f"g{g}_init_{var}"] = np.ascontiguousarray(np.broadcast_to(value, (group.n,)),
-                                                                 dtype=group.state[var].numpy().dtype)
+                                                                 dtype=v[f"g{g}_{var}"].dtype)
             elif isinstance(group, PoissonInput):
                 v[f"g{g}_logq"] = group.log_no_spike()
                 v[f"g{g}_block"], v[f"g{g}_bids"], v[f"g{g}_bindex"] = group.block, group.block_ids, group.block_index
@@ -514,13 +551,13 @@ class Network:
                 v[f"g{g}_ptr"] = np.array([np.searchsorted(v[f"g{g}_ev_step"], self.step)], dtype=np.int64)
         for c, current in enumerate(self.currents):
             v[f"ci{c}_values"], v[f"ci{c}_start"] = current.values, current.start_step
-        for r, buf in enumerate(self.buffers):
-            v[f"rb{r}"] = buf.detach().numpy()
+        for r, buf in enumerate(self._buffers):
+            v[f"rb{r}"] = as_numpy(buf)
         v["trial_steps"], v["first_trial"] = self.trial_steps, self.trial
         # the last trial this chunk reaches (a chunk ending on a boundary does not start the next)
         last_trial = (self.step + max(chunk, 1) - 1) // self.trial_steps if self.trial_steps else 0
         for m, mod in enumerate(self.modulators.values()):
-            v[f"mod{m}"] = mod.value.numpy()
+            v[f"mod{m}"] = as_numpy(raw(mod, "value"))
             v[f"mod{m}_k"] = np.array([mod.decay, mod.gain, *getattr(mod, "kernel_constants", ())])
             if np.shape(mod.pulse_steps) != np.shape(mod.pulse_amounts) or np.ndim(mod.pulse_steps) != 1:
                 raise ValueError(f"Modulator '{mod.name}': pulse_steps and pulse_amounts must be 1-D and as long "
@@ -541,8 +578,8 @@ class Network:
             rule = proj.plasticity
             if rule is not None:
                 state = proj.plastic_state
-                v[f"p{p}_tpre"], v[f"p{p}_tpost"] = state["traces_pre"].numpy(), state["traces_post"].numpy()
-                v[f"p{p}_ss"] = state["synapse_state"].numpy()
+                v[f"p{p}_tpre"], v[f"p{p}_tpost"] = (as_numpy(state.raw(k)) for k in ("traces_pre", "traces_post"))
+                v[f"p{p}_ss"] = as_numpy(state.raw("synapse_state"))
                 v[f"p{p}_dpre"], v[f"p{p}_dpost"] = (real(d) for d in rule.trace_decays(self.dt))
                 v[f"p{p}_k"] = real(list(self.rule_coefficients(rule).values()))
                 v[f"p{p}_lr"] = real(rule.learning_rates(self.trial, last_trial - self.trial + 1))
@@ -554,7 +591,7 @@ class Network:
                     v[f"p{p}_cptr"], v[f"p{p}_csyn"] = proj.incoming()
                     v[f"p{p}_spre"] = proj.synapse_index()[0]
             if proj.stp is not None:
-                v[f"p{p}_stp"] = proj.plastic_state["stp"].numpy()
+                v[f"p{p}_stp"] = as_numpy(proj.plastic_state.raw("stp"))
                 v[f"p{p}_stp_k"] = real([*proj.stp.constants(), self.dt])
         for m, mon in enumerate(self.count_monitors):
             mon.reserve(last_trial + 1)
@@ -579,13 +616,16 @@ class Network:
     # -- checkpoints -----------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything a resumed run needs, as plain arrays (no pickled objects)."""
+        # an unused torch generator is saved empty: it is still seeded from the network seed
+        generator = (np.zeros(0, dtype=np.uint8) if self._torch_generator is None
+                     else self._torch_generator.get_state().numpy())
         out: dict[str, np.ndarray] = {"step": np.array(self.step), "noise_state": self.noise_state.copy(),
-                                      "torch_generator": self.torch_generator.get_state().numpy()}
+                                      "torch_generator": generator}
         for group in self.groups:
-            for key, tensor in group.arrays().items():
-                out[f"group.{group.name}.{key}"] = tensor.detach().cpu().numpy()
-        for r, buf in enumerate(self.buffers):
-            out[f"buffer.{r}"] = buf.detach().cpu().numpy()
+            for key, value in group.arrays().items():
+                out[f"group.{group.name}.{key}"] = as_numpy(value)
+        for r, buf in enumerate(self._buffers):
+            out[f"buffer.{r}"] = as_numpy(buf)
         for p, proj in enumerate(self.projections):
             # Static weights are rebuilt from the seed with the network: a checkpoint keeps
             # their fingerprint only (a few numbers, not a copy of every synapse) and the
@@ -595,12 +635,12 @@ class Network:
                 if np.array_equal(fingerprint, proj.built_fingerprint):
                     out[f"projection.{p}.weights_fingerprint"] = fingerprint
                     continue
-            out[f"projection.{p}.weights"] = proj.weights.detach().cpu().numpy()
+            out[f"projection.{p}.weights"] = as_numpy(raw(proj, "weights"))
         for p, proj in enumerate(self.projections):
-            for key, tensor in proj.plastic_state.items():
-                out[f"projection.{p}.{key}"] = tensor.detach().cpu().numpy()
+            for key, value in proj.plastic_state.raw_items():
+                out[f"projection.{p}.{key}"] = as_numpy(value)
         for name, mod in self.modulators.items():
-            out[f"modulator.{name}"] = mod.value.cpu().numpy()
+            out[f"modulator.{name}"] = as_numpy(raw(mod, "value"))
             out[f"modulator.{name}.pulse_steps"] = mod.pulse_steps   # scheduled pulses are state too
             out[f"modulator.{name}.pulse_amounts"] = mod.pulse_amounts
         for mon in self.monitors:
@@ -633,7 +673,7 @@ class Network:
             full, short = f"projection.{p}.weights", f"projection.{p}.weights_fingerprint"
             expected.pop(full, None), expected.pop(short, None)
             if full in arrays:
-                expected[full] = proj.weights.detach().cpu().numpy()
+                expected[full] = as_numpy(raw(proj, "weights"))
             elif short in arrays:
                 fingerprint = proj.weight_fingerprint()
                 got = arrays[short]
@@ -666,20 +706,23 @@ class Network:
         check_network_fields(self, Fields(path, arrays), expected, steps, extra)
         self.step = int(arrays["step"])
         self.noise_state[:] = arrays["noise_state"]
-        self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"].copy()))
+        if arrays["torch_generator"].size:
+            import torch
+            self.torch_generator.set_state(torch.from_numpy(arrays["torch_generator"].copy()))
+        else:
+            self._torch_generator = None
         for group in self.groups:
-            for key, tensor in group.arrays().items():
-                tensor.copy_(torch.from_numpy(arrays[f"group.{group.name}.{key}"]))
-        for r, buf in enumerate(self.buffers):
-            buf.copy_(torch.from_numpy(arrays[f"buffer.{r}"]))
+            for key, value in group.arrays().items():
+                assign(value, arrays[f"group.{group.name}.{key}"].copy())
+        for r, buf in enumerate(self._buffers):
+            assign(buf, arrays[f"buffer.{r}"].copy())
         for p, proj in enumerate(self.projections):
-            with torch.no_grad():
-                if f"projection.{p}.weights" in arrays:
-                    proj.weights.copy_(torch.from_numpy(arrays[f"projection.{p}.weights"]))
-                for key, tensor in proj.plastic_state.items():
-                    tensor.copy_(torch.from_numpy(arrays[f"projection.{p}.{key}"]))
+            if f"projection.{p}.weights" in arrays:
+                assign(raw(proj, "weights"), arrays[f"projection.{p}.weights"].copy())
+            for key, value in proj.plastic_state.raw_items():
+                assign(value, arrays[f"projection.{p}.{key}"].copy())
         for name, mod in self.modulators.items():
-            mod.value.copy_(torch.from_numpy(arrays[f"modulator.{name}"]))
+            assign(raw(mod, "value"), arrays[f"modulator.{name}"].copy())
             mod.pulse_steps = arrays[f"modulator.{name}.pulse_steps"].copy()
             mod.pulse_amounts = arrays[f"modulator.{name}.pulse_amounts"].copy()
         for mon in self.monitors:

@@ -1,15 +1,16 @@
 """Populations: groups of model neurons, and input sources that only emit spikes.
 
-State tensors are shaped ``(batch, n)``; on the CPU they share memory with the NumPy
-arrays the compiled loop works on, so either view can be read or written between runs.
+State tensors are shaped ``(batch, n)``; on the CPU they are stored as the NumPy arrays
+the compiled loop works on, and read as tensors that share their memory (see
+:mod:`synaptica.engine.storage`), so either view can be read or written between runs.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import torch
 
+from synaptica.engine.storage import TensorAttribute, TensorDict, as_numpy, assign, is_tensor, raw, zeros
 from synaptica.neurons.base import NeuronModel
 
 
@@ -17,20 +18,22 @@ class Group:
     """Anything that emits spikes: a population or an input source."""
 
     kind = "group"
+    spikes = TensorAttribute()   # (batch, n) spikes of the last step
 
     def __init__(self, n: int, name: str) -> None:
         if not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"{type(self).__name__} '{name}': size must be a positive integer, got {n!r}")
         self.n = int(n)
         self.name = name
-        self.spikes: torch.Tensor | None = None  # (batch, n) spikes of the last step
+        self.spikes = None
 
-    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.spikes = torch.zeros(batch, self.n, dtype=dtype, device=device)
+    def allocate(self, batch: int, dtype: np.dtype, device: Any) -> None:
+        """Zeroed run state for ``batch`` entries of float type ``dtype`` on ``device``."""
+        self.spikes = zeros((batch, self.n), dtype, device)
 
-    def arrays(self) -> dict[str, torch.Tensor]:
-        """Tensors that make up the run state (saved in checkpoints)."""
-        return {"spikes": self.spikes}
+    def arrays(self) -> dict[str, Any]:
+        """Stored arrays (NumPy or tensors) that make up the run state (saved in checkpoints)."""
+        return {"spikes": raw(self, "spikes")}
 
     def __getitem__(self, index: Any) -> "GroupView":
         """A subset of the neurons (``group[:3200]``, an index array or a boolean mask),
@@ -84,6 +87,7 @@ class Population(Group):
     """
 
     kind = "population"
+    i_ext = TensorAttribute()
 
     def __init__(self, n: int, model: NeuronModel, name: str) -> None:
         super().__init__(n, name)
@@ -101,20 +105,30 @@ class Population(Group):
         self.surrogate = None
         self.detach_reset = False
         self.learnable: dict[str, Any] = {}
-        self.state: dict[str, torch.Tensor] = {}
-        self.i_ext: torch.Tensor | None = None
+        self.state = TensorDict()
+        self.i_ext = None
 
-    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+    @property
+    def state(self) -> TensorDict:
+        """Variable name -> (batch, n) tensor (stored as NumPy on the CPU, see module doc)."""
+        return self.__dict__["_state"]
+
+    @state.setter
+    def state(self, values: Any) -> None:
+        self.__dict__["_state"] = values if isinstance(values, TensorDict) else TensorDict(values)
+
+    def allocate(self, batch: int, dtype: np.dtype, device: Any) -> None:
         super().allocate(batch, dtype, device)
         initial = self.model.initial_state()
-        self.state = {}
+        self.state = TensorDict()
         for var in self.model.state:
-            value = torch.as_tensor(np.array(np.broadcast_to(initial[var], (self.n,))), dtype=dtype)
-            self.state[var] = value.to(device).expand(batch, self.n).clone()
-        self.i_ext = torch.zeros(batch, self.n, dtype=dtype, device=device)
+            self.state[var] = zeros((batch, self.n), dtype, device)
+            assign(self.state.raw(var), np.array(np.broadcast_to(initial[var], (batch, self.n)), dtype=np.float64))
+        self.i_ext = zeros((batch, self.n), dtype, device)
 
-    def arrays(self) -> dict[str, torch.Tensor]:
-        return {**super().arrays(), "i_ext": self.i_ext, **{f"state.{k}": v for k, v in self.state.items()}}
+    def arrays(self) -> dict[str, Any]:
+        return {**super().arrays(), "i_ext": raw(self, "i_ext"),
+                **{f"state.{k}": v for k, v in self.state.raw_items()}}
 
     def set_state(self, **values: Any) -> None:
         """Set state variables, e.g. ``pop.set_state(v=rng.uniform(-60, -50, pop.n))``.
@@ -129,8 +143,8 @@ class Population(Group):
             if var not in self.state:
                 raise ValueError(f"Population '{self.name}': {model} has no state variable '{var}'; "
                                  f"variables: {list(self.state)}")
-            current = self.state[var]
-            array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+            current = self.state.raw(var)
+            array = np.asarray(as_numpy(value) if is_tensor(value) else value, dtype=np.float64)
             if array.shape not in ((), (self.n,), tuple(current.shape)):
                 raise ValueError(f"Population '{self.name}': state '{var}' needs a scalar, ({self.n},) or "
                                  f"{tuple(current.shape)}, got shape {array.shape}")
@@ -139,13 +153,13 @@ class Population(Group):
             problem = self.model.check_state(var, array)
             if problem:
                 raise ValueError(f"Population '{self.name}': state '{var}': {problem}")
-        for var, value in values.items():
-            array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
-            with torch.no_grad():  # in place: the compiled path shares this memory
-                self.state[var].copy_(torch.as_tensor(np.array(np.broadcast_to(array, tuple(self.state[var].shape)))))
+        for var, value in values.items():   # in place: the compiled path shares this memory
+            array = np.asarray(as_numpy(value) if is_tensor(value) else value, dtype=np.float64)
+            target = self.state.raw(var)
+            assign(target, np.array(np.broadcast_to(array, tuple(target.shape))))
 
     def __getattr__(self, key: str) -> Any:
-        state = self.__dict__.get("state", {})
+        state = self.__dict__.get("_state", {})
         if key in state:
             return state[key]
         raise AttributeError(f"Population '{self.__dict__.get('name')}' has no attribute '{key}'")
@@ -175,7 +189,7 @@ class PoissonInput(Group):
         self.block: np.ndarray | None = None
         self.set_rates(rate_hz)
 
-    def allocate(self, batch: int, dtype: torch.dtype, device: torch.device) -> None:
+    def allocate(self, batch: int, dtype: np.dtype, device: Any) -> None:
         super().allocate(batch, dtype, device)
         capacity = self.n * self.block_steps
         # current block: first step and length; each entry's spikes sorted by step (CSR)
@@ -188,7 +202,7 @@ class PoissonInput(Group):
     def set_rates(self, rate_hz: Any, first_trial: int = 0) -> None:
         """New rates (see class doc); row 0 of a table drives trial ``first_trial``."""
         rates = np.asarray(rate_hz, dtype=float)
-        batch = None if self.spikes is None else self.spikes.shape[0]
+        batch = None if raw(self, "spikes") is None else raw(self, "spikes").shape[0]
         if rates.ndim == 3 and rates.shape[2] == self.n and rates.shape[1] in (1, batch):
             rates = rates.copy()
         elif rates.ndim == 2 and rates.shape[1] == self.n:
@@ -220,9 +234,9 @@ class PoissonInput(Group):
         """(rows, batch or 1, n) log(1 - rate dt), the geometric distribution's parameter."""
         return self._log_no_spike
 
-    def arrays(self) -> dict[str, torch.Tensor]:
-        return {**super().arrays(), "block": torch.from_numpy(self.block),
-                "block_ids": torch.from_numpy(self.block_ids), "block_index": torch.from_numpy(self.block_index)}
+    def arrays(self) -> dict[str, Any]:
+        return {**super().arrays(), "block": self.block, "block_ids": self.block_ids,
+                "block_index": self.block_index}
 
 
 class SpikeGeneratorInput(Group):

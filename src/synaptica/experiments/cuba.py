@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from synaptica.analysis.stats import firing_rates, isi_cv
 from synaptica.config import MAX_SEED, Field, check_memory, check_work, first_problem
@@ -91,8 +90,7 @@ def build_cuba(p: dict, device: str = "cpu"):
     from synaptica.engine.network import Network
     from synaptica.neurons import LIF
 
-    dtype = torch.float64 if p["dtype"] == "float64" else torch.float32
-    net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=dtype, device=device)
+    net = Network(dt=p["dt_ms"], seed=p["seed"], dtype=p["dtype"], device=device)
     n, n_exc = p["n"], int(round(p["exc_fraction"] * p["n"]))
     model = LIF(tau_m=p["tau_m"], tau_exc=p["tau_exc"], tau_inh=p["tau_inh"], v_rest=p["v_rest"],
                 v_reset=p["v_reset"], v_th=p["v_th"], r_m=1.0, t_ref=p["t_ref"])

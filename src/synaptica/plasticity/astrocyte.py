@@ -42,6 +42,7 @@ from typing import Mapping
 
 from synaptica.engine.description import CheckedFunction, check_function
 from synaptica.engine.modulators import Modulator
+from synaptica.engine.storage import assign, raw
 from synaptica.plasticity.mechanism import StateBlock
 from synaptica.primitives import exp
 
@@ -65,7 +66,7 @@ class Astrocyte(Modulator):
                  dt: float) -> None:
         super().__init__(name, tau, None, 0.0, batch, dt)
         self.sources, self.bias, self.initial = sources, float(bias), float(initial)
-        self.value.fill_(self.initial)
+        assign(raw(self, "value"), self.initial)
 
     @property
     def kernel_constants(self) -> tuple[float, ...]:

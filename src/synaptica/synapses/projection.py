@@ -16,8 +16,8 @@ import functools
 from typing import Any
 
 import numpy as np
-import torch
 
+from synaptica.engine.storage import TensorAttribute, TensorDict, as_numpy, assign, float_type, raw, zeros
 from synaptica.synapses import connectivity
 from synaptica.synapses.connectivity import index_dtype
 
@@ -25,11 +25,16 @@ SIGNS = {None: 0, "excitatory": 1, "inhibitory": -1}
 
 
 class Projection:
-    """Synapses ``pre -> post.target``; build them with :meth:`Network.connect`."""
+    """Synapses ``pre -> post.target``; build them with :meth:`Network.connect`.
+
+    ``weights`` reads as a tensor; on the CPU it is stored as a NumPy array that the
+    compiled loop uses in place (see :mod:`synaptica.engine.storage`)."""
+
+    weights = TensorAttribute()
 
     def __init__(self, pre, post, target: str, *, weights: Any = None, pre_index=None, post_index=None,
                  kernel=None, kernel_index=None, delay_steps: Any = 1, sign: str | None = None,
-                 name: str = "", dtype: torch.dtype | None = None) -> None:
+                 name: str = "", dtype: Any = None) -> None:
         self.pre, self.post, self.target, self.name = pre, post, target, name
         if target not in getattr(post.model, "receptors", ()):
             raise ValueError(f"Projection '{name}': '{post.name}' ({type(post.model).__name__}) has no "
@@ -42,10 +47,10 @@ class Projection:
         self.conductance = bool(getattr(post.model, "conductance_based", False))
         self.kind = "dense" if pre_index is None else "sparse"
         self.kernel_index = None
-        wdtype = dtype if dtype is not None else torch.float64
+        wdtype = float_type(dtype if dtype is not None else np.float64)
         if self.kind == "dense":
             w = np.broadcast_to(np.asarray(weights, dtype=float), (pre.n, post.n))
-            self.weights = torch.tensor(np.array(w), dtype=wdtype)
+            self.weights = np.array(w, dtype=wdtype)
             n_synapses = pre.n * post.n
         else:
             pre_index, post_index = np.asarray(pre_index), np.asarray(post_index)
@@ -70,14 +75,14 @@ class Projection:
                 self.kernel_index = np.asarray(kernel_index, dtype=np.int64)
                 if order is not None:
                     self.kernel_index = self.kernel_index[order]
-                self.weights = torch.tensor(np.asarray(kernel, dtype=float), dtype=wdtype)
+                self.weights = np.array(kernel, dtype=float).astype(wdtype)
             elif np.ndim(weights) == 0:   # one value for all: no float64 temporary per synapse
-                self.weights = torch.full((n_synapses,), float(weights), dtype=wdtype)
+                self.weights = np.full((n_synapses,), float(weights), dtype=wdtype)
             else:
                 w = np.asarray(weights, dtype=float)
                 if w.shape != (n_synapses,):
                     raise ValueError(f"Projection '{name}': {w.size} weights for {n_synapses} synapses")
-                self.weights = torch.tensor(w if order is None else w[order], dtype=wdtype)
+                self.weights = np.array(w if order is None else w[order], dtype=wdtype)
         self._check_weights()
         delays = np.asarray(delay_steps)
         if delays.ndim and delays.size != n_synapses:
@@ -90,20 +95,20 @@ class Projection:
         self.n_synapses = n_synapses
         self.plasticity = None   # a PlasticityRule, see attach()
         self.stp = None          # short-term plasticity (TsodyksMarkram), see attach()
-        self.plastic_state: dict[str, torch.Tensor] = {}
+        self.plastic_state = TensorDict()
         self.built_fingerprint: np.ndarray | None = None   # set by Network.connect (static weights)
 
     # -- plasticity --------------------------------------------------------------------
     def attach(self, batch: int, dtype, device, plasticity=None, stp=None) -> None:
         """Attach a long-term rule and/or short-term plasticity and allocate the state each
         declares (:meth:`~synaptica.plasticity.mechanism.PlasticMechanism.state_blocks`):
-        a (rows, batch, n_pre | n_post | n_synapses) tensor per block."""
+        a (rows, batch, n_pre | n_post | n_synapses) tensor per block, of float type ``dtype``."""
         self.plasticity, self.stp = plasticity, stp
         sizes = {"pre": self.pre.n, "post": self.post.n, "synapse": self.n_synapses}
-        self.plastic_state = {}
+        self.plastic_state = TensorDict()
         for block in self.state_blocks():
-            state = torch.empty(len(block.names), batch, sizes[block.over], dtype=dtype, device=device)
-            self.plastic_state[block.key] = state
+            self.plastic_state[block.key] = zeros((len(block.names), batch, sizes[block.over]),
+                                                  float_type(dtype), device)
         self.reset_plastic_state()
 
     def state_blocks(self) -> tuple:
@@ -112,10 +117,9 @@ class Projection:
 
     def reset_plastic_state(self) -> None:
         """Every mechanism's state back to its declared initial values (trial starts)."""
-        with torch.no_grad():
-            for block in self.state_blocks():
-                for row, value in enumerate(block.initial):
-                    self.plastic_state[block.key][row] = value
+        for block in self.state_blocks():
+            for row, value in enumerate(block.initial):
+                assign(self.plastic_state.raw(block.key), value, row)
 
     @property
     def negated_in_kernel(self) -> bool:
@@ -129,8 +133,9 @@ class Projection:
         of :attr:`weights` whenever they satisfy their sign already (no pass that copies
         every synapse), in the network's dtype, so plastic weights have one precision
         whether a run is cut into chunks or not."""
-        w = self.synapse_weights(self.weights.detach()) if self.kernel_index is not None else self.weights.detach()
-        w = np.ascontiguousarray(w.cpu().numpy())
+        w = as_numpy(raw(self, "weights"))
+        # a shared kernel becomes one weight per synapse; the sign is applied below
+        w = np.ascontiguousarray(w.reshape(-1)[self.kernel_index] if self.kernel_index is not None else w)
         if self.sign is None or w.size == 0:
             return w
         if self.conductance or self.sign == "excitatory" or self.negated_in_kernel:
@@ -142,7 +147,7 @@ class Projection:
         edit changes: the float64 sum of every block of 2^16 synapses and a strided sample
         of 64 values. One pass without a copy, and deterministic (NumPy's pairwise sums do
         not depend on thread counts), so a checkpoint can store it in place of the weights."""
-        w = np.ascontiguousarray(self.weights.detach().cpu().numpy()).reshape(-1)
+        w = np.ascontiguousarray(as_numpy(raw(self, "weights"))).reshape(-1)
         block = 1 << 16
         whole = (w.size // block) * block
         sums = w[:whole].reshape(-1, block).sum(axis=1, dtype=np.float64)
@@ -152,8 +157,8 @@ class Projection:
 
     def store_kernel_weights(self, w: np.ndarray) -> None:
         """Write weights changed by plasticity on the compiled path back into ``weights``."""
-        with torch.no_grad():
-            self.weights.copy_(torch.from_numpy(w.reshape(tuple(self.weights.shape))))
+        target = raw(self, "weights")
+        assign(target, w.reshape(tuple(target.shape)))
 
     @functools.cached_property
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +182,7 @@ class Projection:
         return self._incoming
 
     def _check_weights(self) -> None:
-        w = self.weights.detach().cpu().numpy()
+        w = as_numpy(raw(self, "weights"))
         if not np.all(np.isfinite(w)):
             raise ValueError(f"Projection '{self.name}': weights contain NaN or infinity")
         if self.conductance:
@@ -194,16 +199,17 @@ class Projection:
     def max_delay(self) -> int:
         return int(np.max(self.delay_steps)) if np.size(self.delay_steps) else 1
 
-    def effective_weights(self, weights: torch.Tensor | None = None) -> torch.Tensor:
+    def effective_weights(self, weights: Any = None) -> Any:
         """Weights with the sign constraint applied (a trained raw weight keeps its sign)."""
         w = self.weights if weights is None else weights
         if self.sign is None:
             return w
         return (1 if self.conductance else SIGNS[self.sign]) * w.abs()
 
-    def synapse_weights(self, weights: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-synapse weights (sparse) or the matrix (dense), sign applied."""
+    def synapse_weights(self, weights: Any = None) -> Any:
+        """Per-synapse weights (sparse) or the matrix (dense), sign applied (tensors)."""
         w = self.effective_weights(weights)
         if self.kernel_index is not None:
+            import torch
             return w.reshape(-1)[torch.as_tensor(self.kernel_index, device=w.device)]
         return w
