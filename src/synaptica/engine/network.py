@@ -33,10 +33,26 @@ from synaptica.engine.storage import (as_numpy, as_tensor, assign, first_non_fin
                                       stored, torch_dtype, zeros)
 from synaptica.neurons.base import NeuronModel
 from synaptica.synapses import connectivity
-from synaptica.synapses.connectivity import index_dtype
 from synaptica.synapses.projection import Projection
 
 ProgressCallback = Callable[[int, int], None]
+
+
+def _view_to_group(side, index: np.ndarray, in_place: bool) -> np.ndarray:
+    """Neuron ids of the whole group for positions ``index`` in ``side`` (a view or a
+    group). A view of consecutive neurons (``pop[a:b]``) adds its offset, in place when the
+    array is ours: mapping through the id table would allocate a second array as large as
+    the synapses (82 M of them in CUBA at N = 64000)."""
+    if not isinstance(side, GroupView):
+        return index
+    ids = side.indices
+    wide = np.promote_types(index.dtype, ids.dtype)
+    if ids[-1] - ids[0] == ids.size - 1 and connectivity.is_sorted(ids):   # consecutive
+        if in_place and wide == index.dtype:
+            index += ids[0]
+            return index
+        return index.astype(wide) + ids[0]
+    return ids[index]
 
 
 class Network:
@@ -251,8 +267,6 @@ class Network:
                        options: dict) -> Projection:
         """Wire the neurons of views (``pop[a:b]``) as explicit synapses between the whole
         groups: indices and the dense weight matrix are given relative to the views."""
-        pre_map = pre.indices if isinstance(pre, GroupView) else np.arange(pre.n, dtype=index_dtype(pre.n))
-        post_map = post.indices if isinstance(post, GroupView) else np.arange(post.n, dtype=index_dtype(post.n))
         pre_group = pre.group if isinstance(pre, GroupView) else pre
         post_group = post.group if isinstance(post, GroupView) else post
         # self-connections are judged on whole-group ids below, not on view positions
@@ -272,7 +286,8 @@ class Network:
                                  f"(pre < {pre.n}, post < {post.n})")
             if k is not None:   # views get explicit synapses: each takes its kernel entry
                 weight = np.asarray(wiring["kernel"], dtype=float).reshape(-1)[k]
-        i, j = pre_map[i], post_map[j]
+        generated = wiring["pre_index"] is None   # arrays made here, ours to change in place
+        i, j = _view_to_group(pre, i, generated), _view_to_group(post, j, generated)
         if not allow_self and pre_group is post_group:
             keep = i != j
             i, j = i[keep], j[keep]

@@ -2,6 +2,8 @@
 by presynaptic neuron, ready to become a compressed sparse row (CSR) projection."""
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 
@@ -10,7 +12,11 @@ def index_dtype(*sizes: int):
     return np.int32 if max(sizes, default=0) < 2**31 else np.int64
 
 
-_BLOCK = 1 << 22   # gaps turned into pairs at a time (bounds the temporary memory)
+# Gaps turned into pairs at a time. Small enough that the temporaries (2 MB of gaps)
+# stay below NumPy's 4 MB threshold for asking the kernel for huge pages: blocks of 2^22
+# made fresh huge-page allocations whose faults stall on memory compaction where THP
+# defrag is on, and 82 M synapses took 3.3-7.6 s instead of 1.3 s (bench/cuba.py, N = 64000).
+_BLOCK = 1 << 18
 
 
 def csr_pointer(sorted_index: np.ndarray, n: int) -> np.ndarray:
@@ -19,6 +25,22 @@ def csr_pointer(sorted_index: np.ndarray, n: int) -> np.ndarray:
     # convert every index first, a 0.5 GB copy and 1.6 s at 65 M int32 synapses
     dtype = np.promote_types(sorted_index.dtype, np.min_scalar_type(n))
     return np.searchsorted(sorted_index, np.arange(n + 1, dtype=dtype)).astype(np.int64)
+
+
+def synapse_array(size: int, dtype) -> np.ndarray:
+    """An uninitialised 1-D array for per-synapse data (indices, weights).
+
+    Large ones are anonymous memory maps rather than NumPy allocations: NumPy asks the
+    kernel for transparent huge pages on allocations of 4 MB and more, and where THP
+    defragmentation is on (Linux's default for such requests), first touching them can
+    stall on memory compaction. Building CUBA's 82 M synapses (N = 64000) then took 1.5
+    to 6.8 s from run to run on the same machine (bench/cuba.py). Plain pages fault in
+    without that stall; the memory is freed with the array as usual.
+    """
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize < 1 << 22:
+        return np.empty(size, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, size * dtype.itemsize), dtype=dtype)
 
 
 def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
@@ -38,58 +60,67 @@ def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
     if p == 0.0 or total == 0:
         empty = np.zeros(0, dtype=dtype)
         return empty, empty.copy()
-    pres, posts = [], []
     if p == 1.0:
         pre, post = np.divmod(np.arange(total, dtype=np.int64), n_post)
-        pres, posts = [pre.astype(dtype)], [post.astype(dtype)]
+        pre, post = pre.astype(dtype), post.astype(dtype)
     else:
+        # filled block by block (no per-block pieces to concatenate: one allocation each)
         expected = int(total * p + 6 * np.sqrt(total * p) + 16)
-        block = _BLOCK
-        position = -1
+        pre, post = synapse_array(expected, dtype), synapse_array(expected, dtype)
+        count, position = 0, -1
         while position < total:
-            for start in range(0, expected, block):
-                gaps = rng.geometric(p, size=min(block, expected - start))
+            if count:   # a further round (beyond mean + 6 sd: practically never)
+                pre, post = np.resize(pre, count + expected), np.resize(post, count + expected)
+            for start in range(0, expected, _BLOCK):
+                gaps = rng.geometric(p, size=min(_BLOCK, expected - start))
                 if position >= total:
                     continue   # the rest of this round's draws: consumed, as one draw would
                 # for a tiny p the draw overflows int64 (negative); any gap past the last pair
                 # ends the draw (two reductions find out; the masked write is rarely needed)
                 if gaps.min() <= 0 or gaps.max() > total:
                     gaps[(gaps <= 0) | (gaps > total)] = total + 1
-                flat = np.cumsum(gaps)
+                flat = np.cumsum(gaps, out=gaps)
                 flat += position
                 position = int(flat[-1])
                 if position >= total:
                     flat = flat[: np.searchsorted(flat, total)]
-                pre, post = _split_rows(flat, n_post, dtype)
-                pres.append(pre)
-                posts.append(post)
-    pre, post = np.concatenate(pres), np.concatenate(posts)
+                _split_rows(flat, n_post, pre[count: count + flat.size], post[count: count + flat.size])
+                count += flat.size
+        pre, post = pre[:count], post[:count]
     if not allow_self:
         keep = pre != post
         pre, post = pre[keep], post[keep]
     return pre, post
 
 
-def _split_rows(flat: np.ndarray, n_post: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(pre, post) of sorted flat pair indices ``pre * n_post + post``. With many synapses
-    per row there is no 64-bit division per synapse: rows are found by a search over row
-    starts and each row's columns written by one subtraction into the narrow index type
-    (a Python step per row, so sparse rows take the division instead)."""
-    pre = np.empty(flat.size, dtype=dtype)
-    post = np.empty(flat.size, dtype=dtype)
+def _split_rows(flat: np.ndarray, n_post: int, pre: np.ndarray, post: np.ndarray) -> None:
+    """Write (pre, post) of sorted flat pair indices ``pre * n_post + post`` into ``pre``
+    and ``post``. With many synapses per row there is no 64-bit division per synapse: rows
+    are found by a search over row starts and each row's columns written by one
+    subtraction into the narrow index type (a Python step per row, so sparse rows take the
+    division instead)."""
     if flat.size == 0:
-        return pre, post
+        return
     first, last = int(flat[0]) // n_post, int(flat[-1]) // n_post
     if flat.size < 64 * (last - first + 1):   # a few synapses per row: one division each
         pre[:], post[:] = np.divmod(flat, n_post)
-        return pre, post
+        return
     rows = np.arange(first, last + 2, dtype=np.int64)
     bounds = np.searchsorted(flat, rows * n_post)
     for row, lo, hi in zip(rows[:-1].tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
         if hi > lo:
             pre[lo:hi] = row
             np.subtract(flat[lo:hi], row * n_post, out=post[lo:hi], casting="unsafe")
-    return pre, post
+
+
+def is_sorted(index: np.ndarray) -> bool:
+    """Whether ``index`` is non-decreasing, compared a block at a time (no temporary as
+    large as the synapses)."""
+    for start in range(0, index.size - 1, _BLOCK):
+        stop = min(start + _BLOCK, index.size - 1)
+        if np.any(index[start + 1: stop + 1] < index[start: stop]):
+            return False
+    return True
 
 
 def all_to_all(n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:

@@ -64,7 +64,7 @@ class Projection:
                                  f"(pre < {pre.n}, post < {post.n})")
             # CSR over presynaptic neurons; builders return pairs sorted already (no copy then)
             order = None
-            if pre_index.size > 1 and np.any(pre_index[1:] < pre_index[:-1]):
+            if not connectivity.is_sorted(pre_index):
                 order = np.argsort(pre_index, kind="stable")
                 pre_index, post_index = pre_index[order], post_index[order]
             self.indptr = connectivity.csr_pointer(pre_index, pre.n)
@@ -77,7 +77,8 @@ class Projection:
                     self.kernel_index = self.kernel_index[order]
                 self.weights = np.array(kernel, dtype=float).astype(wdtype)
             elif np.ndim(weights) == 0:   # one value for all: no float64 temporary per synapse
-                self.weights = np.full((n_synapses,), float(weights), dtype=wdtype)
+                self.weights = connectivity.synapse_array(n_synapses, wdtype)
+                raw(self, "weights").fill(float(weights))
             else:
                 w = np.asarray(weights, dtype=float)
                 if w.shape != (n_synapses,):
@@ -183,16 +184,18 @@ class Projection:
 
     def _check_weights(self) -> None:
         w = as_numpy(raw(self, "weights"))
-        if not np.all(np.isfinite(w)):
+        # two reductions, no boolean temporaries (NaN propagates through min and max)
+        low, high = (float(w.min()), float(w.max())) if w.size else (0.0, 0.0)
+        if not (np.isfinite(low) and np.isfinite(high)):
             raise ValueError(f"Projection '{self.name}': weights contain NaN or infinity")
         if self.conductance:
-            if np.any(w < 0):
+            if low < 0:
                 raise ValueError(f"Projection '{self.name}': conductance increments (nS) onto "
                                  f"'{self.target}' must be >= 0")
             return
-        if self.sign == "excitatory" and np.any(w < 0):
+        if self.sign == "excitatory" and low < 0:
             raise ValueError(f"Projection '{self.name}': excitatory (Dale's law) but has negative weights")
-        if self.sign == "inhibitory" and np.any(w > 0):
+        if self.sign == "inhibitory" and high > 0:
             raise ValueError(f"Projection '{self.name}': inhibitory (Dale's law) but has positive weights")
 
     @property
