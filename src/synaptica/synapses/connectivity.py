@@ -95,10 +95,9 @@ def random_pairs(n_pre: int, n_post: int, p: float, rng: np.random.Generator,
 
 def _split_rows(flat: np.ndarray, n_post: int, pre: np.ndarray, post: np.ndarray) -> None:
     """Write (pre, post) of sorted flat pair indices ``pre * n_post + post`` into ``pre``
-    and ``post``. With many synapses per row there is no 64-bit division per synapse: rows
-    are found by a search over row starts and each row's columns written by one
-    subtraction into the narrow index type (a Python step per row, so sparse rows take the
-    division instead)."""
+    and ``post``. With many synapses per row there is no 64-bit division per synapse: row
+    starts are found by a search, each synapse takes its row by repetition and its column
+    by one subtraction (block-sized temporaries); rows sparser than that take the division."""
     if flat.size == 0:
         return
     first, last = int(flat[0]) // n_post, int(flat[-1]) // n_post
@@ -106,11 +105,10 @@ def _split_rows(flat: np.ndarray, n_post: int, pre: np.ndarray, post: np.ndarray
         pre[:], post[:] = np.divmod(flat, n_post)
         return
     rows = np.arange(first, last + 2, dtype=np.int64)
-    bounds = np.searchsorted(flat, rows * n_post)
-    for row, lo, hi in zip(rows[:-1].tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        if hi > lo:
-            pre[lo:hi] = row
-            np.subtract(flat[lo:hi], row * n_post, out=post[lo:hi], casting="unsafe")
+    row_of = np.repeat(rows[:-1], np.diff(np.searchsorted(flat, rows * n_post)))
+    pre[:] = row_of
+    row_of *= n_post
+    np.subtract(flat, row_of, out=post, casting="unsafe")
 
 
 def is_sorted(index: np.ndarray) -> bool:
