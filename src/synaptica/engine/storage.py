@@ -23,7 +23,7 @@ def float_type(dtype: Any) -> np.dtype:
     """NumPy float type of ``dtype``: ``torch.float32``/``torch.float64``, a NumPy float
     type or its name ("float32", "float64")."""
     name = str(dtype).removeprefix("torch.") if type(dtype).__module__ == "torch" else None
-    if name is None:
+    if name is None and dtype is not None:   # NumPy reads None as float64: refused, not guessed
         try:
             name = np.dtype(dtype).name
         except TypeError:
