@@ -98,3 +98,20 @@ print(json.dumps({{"spikes": int(spikes.count), "resumed_step": again.step, "loa
     report = _fresh(code)
     assert report["loaded"] == []
     assert report["spikes"] > 0 and report["resumed_step"] == 500
+
+
+def test_synaptica_run_cuba_imports_no_torch(tmp_path):
+    """``synaptica run cuba`` imports only the cuba experiment's module, not every
+    built-in (several of which need torch)."""
+    code = f"""
+import json, sys
+from synaptica.cli.main import main
+sys.argv = ["synaptica", "run", "cuba", "--set", "n=300", "--set", "duration_ms=100", "--out", {str(tmp_path / 'run')!r}]
+try:
+    main()
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(json.dumps({{"loaded": sorted({{m.split('.')[0] for m in sys.modules}} & {{"torch"}})}}))
+"""
+    assert _fresh(code)["loaded"] == []
+    assert (tmp_path / "run" / "spikes.npz").exists()

@@ -84,6 +84,7 @@ PLUGIN_GROUP = "synaptica.experiments"
 _broken: dict[str, str] = {}
 _broken_plugins: dict[str, str] = {}
 _builtins_loaded = False
+_tried: set[str] = set()   # built-ins whose module was imported (or failed to)
 
 
 class UnknownExperimentError(ConfigError):
@@ -116,23 +117,33 @@ def load_builtins() -> dict[str, str]:
     if _builtins_loaded:
         return dict(_broken)
     _builtins_loaded = True
-    for name, module_name in BUILTINS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            _broken[name] = (f"{module_name} is listed as a built-in but does not exist" if exc.name == module_name
-                             else f"{type(exc).__name__}: {exc}")
-            continue
-        except Exception as exc:  # a bug in the module: keep the CLI usable, report it
-            _broken[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        experiment = getattr(module, "EXPERIMENT", None) or getattr(module, name.upper(), None)
-        if not isinstance(experiment, Experiment):
-            _broken[name] = f"{module_name} defines no Experiment named EXPERIMENT or {name.upper()}"
-        elif name not in EXPERIMENTS:  # an explicit register() wins
-            EXPERIMENTS[name] = experiment
+    for name in BUILTINS:
+        _load_builtin(name)
     _load_plugins()
     return dict(_broken)
+
+
+def _load_builtin(name: str) -> None:
+    """Import one built-in experiment's module (once). Running one experiment imports only
+    its own module, so ``synaptica run cuba`` does not import torch, which other built-ins need."""
+    if name in _tried:
+        return
+    _tried.add(name)
+    module_name = BUILTINS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        _broken[name] = (f"{module_name} is listed as a built-in but does not exist" if exc.name == module_name
+                         else f"{type(exc).__name__}: {exc}")
+        return
+    except Exception as exc:  # a bug in the module: keep the CLI usable, report it
+        _broken[name] = f"{type(exc).__name__}: {exc}"
+        return
+    experiment = getattr(module, "EXPERIMENT", None) or getattr(module, name.upper(), None)
+    if not isinstance(experiment, Experiment):
+        _broken[name] = f"{module_name} defines no Experiment named EXPERIMENT or {name.upper()}"
+    elif name not in EXPERIMENTS:  # an explicit register() wins
+        EXPERIMENTS[name] = experiment
 
 
 def _plugin_entries() -> list[metadata.EntryPoint]:
@@ -188,7 +199,10 @@ def available() -> list[str]:
 
 def get_experiment(name: str) -> Experiment:
     """The experiment registered as ``name``; UnknownExperimentError lists the available ones."""
-    load_builtins()
+    if name in BUILTINS:
+        _load_builtin(name)
+    if name not in EXPERIMENTS:
+        load_builtins()
     if name in EXPERIMENTS:
         return EXPERIMENTS[name]
     if name in _broken:
@@ -223,7 +237,10 @@ def load_experiment_config(target: str, overrides: Iterable[str] = ()) -> tuple[
     NAME uses the built-in's packaged ``<name>.toml`` (schema defaults if it has none).
     A FILE must say ``experiment = "<name>"``. Raises ConfigError (nothing is run).
     """
-    load_builtins()
+    if target in BUILTINS:
+        _load_builtin(target)
+    else:
+        load_builtins()
     if target in EXPERIMENTS or target in _broken or target in _broken_plugins or not _looks_like_file(target):
         experiment = get_experiment(target)
         text = default_config_text(target)
