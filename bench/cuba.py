@@ -16,8 +16,10 @@ with an empty kernel cache (compiles), the plain rows with the cache of a previo
 
 A worker run prints one JSON line that also splits the phases: construct_s (network
 construction) and compile_s (numba's import and start, then compiling the loop or loading
-it from the cache; construct_s + compile_s = build_s), and torch_loaded, whether anything
-imported torch (a CPU network does not need it; see synaptica.engine.storage):
+it from the cache; construct_s + compile_s = build_s; numba_import_s is the part of
+compile_s spent importing numba), and torch_loaded, whether anything imported torch (a
+CPU network does not need it; see synaptica.engine.storage). --numpy-pages allocates the
+per-synapse arrays with NumPy instead of plain memory maps:
 
     SYNAPTICA_CACHE=$(mktemp -d) .venv/bin/python bench/cuba.py --worker --n 4000
 """
@@ -42,17 +44,24 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_
        "NUMBA_NUM_THREADS": "1"}
 
 
-def worker(n: int, seed: int, duration_s: float) -> None:
-    """One synaptica run in this (fresh) process; prints a JSON line like the peers."""
+def worker(n: int, seed: int, duration_s: float, numpy_pages: bool = False) -> None:
+    """One synaptica run in this (fresh) process; prints a JSON line like the peers.
+    ``numpy_pages``: per-synapse arrays from NumPy's allocator instead of plain memory
+    maps (see synaptica.synapses.connectivity.synapse_array), to measure that choice."""
     t0 = time.perf_counter()
     from synaptica.experiments.cuba import SCHEMA, build_cuba
     from synaptica.analysis.stats import isi_cv
     import numpy as np
+    if numpy_pages:
+        from synaptica.synapses import connectivity
+        connectivity.synapse_array = lambda size, dtype: np.empty(size, dtype=dtype)
     t1 = time.perf_counter()
     params = {k: f.default for k, f in SCHEMA.items()} | {"n": n, "seed": seed, "duration_ms": duration_s * 1e3}
     net, cells, spikes = build_cuba(params)
     t_built = time.perf_counter()
-    net.compile()   # imports numba, then compiles the loop or loads it from the kernel cache
+    import numba  # noqa: F401  (timed apart: what compile_s spends before compiling)
+    t_numba = time.perf_counter()
+    net.compile()   # compiles the loop or loads it from the kernel cache
     t2 = time.perf_counter()
     net.run(params["duration_ms"])
     t3 = time.perf_counter()
@@ -60,7 +69,8 @@ def worker(n: int, seed: int, duration_s: float) -> None:
     cv = isi_cv(spikes.times_ms, ids, n)
     print(json.dumps({"peer": "synaptica", "target": "numba", "n": n, "seed": seed, "import_s": t1 - t0,
                       "build_s": t2 - t1, "sim_s": t3 - t2, "total_s": t3 - t0,
-                      "torch_loaded": "torch" in sys.modules, "construct_s": t_built - t1, "compile_s": t2 - t_built,
+                      "torch_loaded": "torch" in sys.modules, "construct_s": t_built - t1, "numba_import_s": t_numba - t_built,
+                      "compile_s": t2 - t_built,
                       "mean_rate_hz": ids.size / n / duration_s, "cv_isi": float(np.nanmean(cv)),
                       "n_spikes": int(ids.size)}))
 
@@ -88,13 +98,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs (seeds 1..k) per configuration")
     parser.add_argument("--duration", type=float, default=1.0, help="biological time (s)")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--numpy-pages", action="store_true",
+                        help="with --worker: per-synapse arrays from NumPy's allocator (huge pages)")
     parser.add_argument("--large", type=int, default=16000,
                         help="above this N only Brian2 cpp_standalone runs among the peers (cython and NEST "
                              "take minutes to build 82 M synapses)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
     if args.worker:
-        worker(args.n[0], args.seed, args.duration)
+        worker(args.n[0], args.seed, args.duration, args.numpy_pages)
         return
 
     rows: list[tuple[str, int, list[dict]]] = []
