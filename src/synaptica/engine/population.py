@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from synaptica.engine.storage import TensorAttribute, TensorDict, as_numpy, assign, is_tensor, raw, zeros
+from synaptica.engine.storage import TensorAttribute, TensorDict, as_numpy, assign, is_tensor, raw, stored, zeros
 from synaptica.neurons.base import NeuronModel
 
 
@@ -122,8 +122,7 @@ class Population(Group):
         initial = self.model.initial_state()
         self.state = TensorDict()
         for var in self.model.state:
-            self.state[var] = zeros((batch, self.n), dtype, device)
-            assign(self.state.raw(var), np.array(np.broadcast_to(initial[var], (batch, self.n)), dtype=np.float64))
+            self.state[var] = stored(np.array(np.broadcast_to(initial[var], (batch, self.n)), dtype=dtype), device)
         self.i_ext = zeros((batch, self.n), dtype, device)
 
     def arrays(self) -> dict[str, Any]:
@@ -139,6 +138,7 @@ class Population(Group):
         (:meth:`NeuronModel.check_state`, e.g. negative conductances).
         """
         model = type(self.model).__name__
+        checked = {}
         for var, value in values.items():
             if var not in self.state:
                 raise ValueError(f"Population '{self.name}': {model} has no state variable '{var}'; "
@@ -153,10 +153,9 @@ class Population(Group):
             problem = self.model.check_state(var, array)
             if problem:
                 raise ValueError(f"Population '{self.name}': state '{var}': {problem}")
-        for var, value in values.items():   # in place: the compiled path shares this memory
-            array = np.asarray(as_numpy(value) if is_tensor(value) else value, dtype=np.float64)
-            target = self.state.raw(var)
-            assign(target, np.array(np.broadcast_to(array, tuple(target.shape))))
+            checked[var] = np.array(np.broadcast_to(array, tuple(current.shape)))
+        for var, array in checked.items():   # all or nothing; in place: the compiled path shares this memory
+            assign(self.state.raw(var), array)
 
     def __getattr__(self, key: str) -> Any:
         state = self.__dict__.get("_state", {})
